@@ -1,0 +1,1 @@
+"""The engine: load models, build prompt sets, plan and run interventions (imports torch)."""

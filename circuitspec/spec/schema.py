@@ -1,0 +1,358 @@
+"""The hypothesis file as pydantic v2 models (no torch, no model needed).
+
+Structural checks live here (types, ranges that need no model, grammar of node names,
+templates and expectations). Checks against a model's shape (layer/head/feature ranges) and
+cross-references (every target defined, every role present, causal order) live in
+``circuitspec.graph``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .expectations import Expectation, parse_expectation
+from .nodes import parse_node
+from .templates import parse_template
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Hypothesis",
+    "ModelSpec",
+    "ModelShape",
+    "DictionarySpec",
+    "DataSpec",
+    "TemplateSpec",
+    "CorruptionSpec",
+    "RandomBaseline",
+    "ClaimSpec",
+    "CLAIM_KINDS",
+    "split_path",
+]
+
+SCHEMA_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------- model
+
+
+class ModelShape(_Strict):
+    """A model's shape, enough to validate a hypothesis without loading weights."""
+
+    n_layers: int = Field(ge=1)
+    n_heads: int = Field(ge=1)
+    d_model: int = Field(ge=1)
+    d_mlp: int | None = Field(default=None, ge=1)
+    d_vocab: int | None = Field(default=None, ge=1)
+    n_ctx: int | None = Field(default=None, ge=1)
+    causal: bool = True  # False for encoders: they attend both ways in position
+
+
+class DictionarySpec(_Strict):
+    """A transcoder or SAE spliced into the model; its features are nodes like ``MLP0.tc[318]``."""
+
+    kind: Literal["transcoder", "sae"]
+    d_sae: int = Field(ge=1)
+    format: Literal["sae_lens", "dunefsky", "bundled"] = "sae_lens"
+    release: str | None = None  # sae-lens release (hub)
+    sae_id: str | None = None
+    path: str | None = None  # local directory or file, relative to the hypothesis file
+
+
+class ModelSpec(_Strict):
+    """Which model to run: exactly one of ``name`` (TransformerLens), ``path``, ``bundled``."""
+
+    name: str | None = None
+    path: str | None = None
+    bundled: str | None = None
+    checkpoint: int | str | None = None  # training step, revision, or a bundled checkpoint name
+    dtype: Literal["float32", "float64", "float16", "bfloat16"] = "float32"
+    device: str = "auto"
+    shape: ModelShape | None = None
+    dictionaries: dict[str, DictionarySpec] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelSpec:
+        given = [k for k in ("name", "path", "bundled") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(
+                f"give exactly one of name, path, bundled (got {', '.join(given) or 'none'})"
+            )
+        return self
+
+    @field_validator("dictionaries")
+    @classmethod
+    def _dictionary_keys(cls, value: dict[str, DictionarySpec]) -> dict[str, DictionarySpec]:
+        for key, spec in value.items():
+            node = parse_node(f"{key}[0]")  # validates the site grammar, e.g. MLP0.tc
+            if not node.is_feature:
+                raise ValueError(f"dictionary key '{key}' must look like MLP<l>.tc or resid_pre<l>.sae")
+            want = "transcoder" if node.dictionary and node.dictionary.endswith(".tc") else "sae"
+            if spec.kind != want:
+                raise ValueError(f"dictionary '{key}' is a {want} site but kind is '{spec.kind}'")
+        return value
+
+    @property
+    def source(self) -> str:
+        return self.name or self.path or f"bundled:{self.bundled}"
+
+
+# ----------------------------------------------------------------------------- data
+
+
+class CorruptionSpec(_Strict):
+    """How a prompt's corrupted (counterfactual) twin is made from its data row.
+
+    ``set`` rewrites slots from the row's own values, e.g. ``{s_con: "{s_ori}"}`` turns a
+    contrast prompt into a preservation prompt; ``shuffle`` takes the named slots from another
+    (seeded, never the same) row. Corrupted prompts must tokenize to the clean prompt's length.
+    """
+
+    set: dict[str, str] = Field(default_factory=dict)
+    shuffle: list[str] = Field(default_factory=list)
+    desired: str | None = None  # answers of the corrupted prompt, if they differ
+    undesired: str | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> CorruptionSpec:
+        if not self.set and not self.shuffle:
+            raise ValueError("a corruption needs 'set' or 'shuffle'")
+        for value in self.set.values():
+            parse_template(value)
+        return self
+
+
+class TemplateSpec(_Strict):
+    """One prompt template with its answers; ``tags`` let claims select prompt subsets."""
+
+    id: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+    text: str = Field(min_length=1)
+    desired: str = Field(min_length=1)  # answer patterns, e.g. " {w_con}"
+    undesired: str = Field(min_length=1)
+    tags: list[str] = Field(default_factory=list)
+    corrupt: CorruptionSpec | None = None
+    reference: str | None = None  # encoders: the text an embedding is compared with
+
+    @field_validator("text", "desired", "undesired")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        parse_template(value)
+        return value
+
+
+class DataSpec(_Strict):
+    """Prompts: templates × rows (inline or a JSONL file), sampled with a seed."""
+
+    templates: list[TemplateSpec] = Field(min_length=1)
+    rows: list[dict[str, str]] | None = None
+    file: str | None = None  # JSONL, one row of slot values per line, relative to the YAML
+    n: int | None = Field(default=None, ge=1)  # rows per template (None: all)
+    seed: int = 0
+    corrupt: CorruptionSpec | None = None  # default corruption for every template
+    max_length: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _rows_or_file(self) -> DataSpec:
+        if (self.rows is None) == (self.file is None):
+            raise ValueError("give exactly one of 'rows' or 'file'")
+        if self.rows is not None and not self.rows:
+            raise ValueError("'rows' is empty")
+        ids = [t.id for t in self.templates]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate template id {', '.join(dupes)}")
+        return self
+
+
+# --------------------------------------------------------------------------- claims
+
+CLAIM_KINDS = (
+    "attribution",
+    "logit_lens",
+    "attention",
+    "ablation",
+    "activation_patching",
+    "path_patching",
+    "causal_scrubbing",
+    "scaling",
+    "faithfulness",
+)
+
+Metric = Literal["logit_diff", "prob_diff", "desired_prob", "kl", "cosine", "distance_change"]
+
+
+class RandomBaseline(_Strict):
+    """'beats N random circuits of the same size and kind' (empirical p-value, +1 corrected)."""
+
+    n: int = Field(default=100, ge=1, le=100_000)
+    seed: int = 0
+
+
+class _ClaimBase(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-\.]*$")
+    description: str = ""
+    targets: list[str] = Field(default_factory=list)
+    data: list[str] | None = None  # template ids or tags (None: every template)
+    metric: Metric = "logit_diff"
+    expect: str
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    random_baseline: RandomBaseline | None = None
+    each: bool = False  # expand into one claim per target, ids '<id>[<target>]'
+    tolerance: float | None = Field(default=None, ge=0)  # regression tolerance on the statistic
+    tolerance_ci_widths: float | None = Field(default=None, ge=0)  # ... in units of CI width
+
+    @field_validator("expect")
+    @classmethod
+    def _expectation(cls, value: str) -> str:
+        parse_expectation(value)
+        return value
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _targets_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @property
+    def expectation(self) -> Expectation:
+        return parse_expectation(self.expect)
+
+
+class AttributionClaim(_ClaimBase):
+    """Direct logit attribution of the targets (summed) at the end token."""
+
+    kind: Literal["attribution"]
+
+
+class LogitLensClaim(_ClaimBase):
+    """Accumulated logit lens; ``at`` picks one residual site, else a sweep over layers."""
+
+    kind: Literal["logit_lens"]
+    at: str | None = None
+
+
+class AttentionClaim(_ClaimBase):
+    """Attention probability of the target heads from role ``source`` to role ``destination``."""
+
+    kind: Literal["attention"]
+    source: str = "end"  # the query position (attends *from*)
+    destination: str  # the key position (attends *to*)
+
+
+class AblationClaim(_ClaimBase):
+    kind: Literal["ablation"]
+    method: Literal["zero", "mean", "resample", "soft"] = "mean"
+    alpha: float | None = None  # soft ablation: activation × alpha
+
+
+class ActivationPatchingClaim(_ClaimBase):
+    kind: Literal["activation_patching"]
+    direction: Literal["denoising", "noising"] = "denoising"
+
+
+class PathPatchingClaim(_ClaimBase):
+    """Targets are path names or edge strings 'A -> B'; each edge is patched sender→receiver."""
+
+    kind: Literal["path_patching"]
+    mlps: Literal["frozen", "recomputed"] = "frozen"
+    direction: Literal["noising", "denoising"] = "noising"
+
+
+class CausalScrubbingClaim(_ClaimBase):
+    """Targets are the hypothesis' paths / nodes; ``equivalence`` says what each node reads.
+
+    ``equivalence`` maps a node (or ``default``) to the data-row fields whose values a
+    resampled input must share with the original, e.g. ``{L7H5: [s_con]}``.
+    """
+
+    kind: Literal["causal_scrubbing"]
+    equivalence: dict[str, list[str]] = Field(default_factory=dict)
+    samples: int = Field(default=1, ge=1, le=64)
+
+
+class ScalingClaim(_ClaimBase):
+    """Scale the targets' activations by each α (value vectors at a role: the paper's α = ±2^k)."""
+
+    kind: Literal["scaling"]
+    alphas: list[float] = Field(min_length=1)
+    signs: dict[str, float] = Field(default_factory=dict)  # per-target multiplier of α
+    interaction: bool = False  # also run each target alone, report effect(AB) − effect(A) − effect(B)
+
+
+class FaithfulnessClaim(_ClaimBase):
+    """Ablate everything outside the targets (nodes, groups, paths); report normalized recovery."""
+
+    kind: Literal["faithfulness"]
+    method: Literal["zero", "mean", "resample"] = "mean"
+
+
+ClaimSpec = Annotated[
+    Union[
+        AttributionClaim,
+        LogitLensClaim,
+        AttentionClaim,
+        AblationClaim,
+        ActivationPatchingClaim,
+        PathPatchingClaim,
+        CausalScrubbingClaim,
+        ScalingClaim,
+        FaithfulnessClaim,
+    ],
+    Field(discriminator="kind"),
+]
+
+
+# ----------------------------------------------------------------------- hypothesis
+
+
+def split_path(chain: str) -> list[str]:
+    """'A -> B -> C' into ['A', 'B', 'C'] (also accepts '→')."""
+    parts = [p.strip() for p in chain.replace("→", "->").split("->")]
+    if len(parts) < 2 or any(not p for p in parts):
+        raise ValueError(f"'{chain}' is not a path (write 'A -> B [-> C ...]')")
+    return parts
+
+
+class Hypothesis(_Strict):
+    """A whole hypothesis file."""
+
+    version: Literal[1] = 1
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+    description: str = ""
+    model: ModelSpec
+    data: DataSpec
+    nodes: dict[str, str | list[str]] = Field(default_factory=dict)  # named nodes and groups
+    paths: dict[str, str | list[str]] = Field(default_factory=dict)  # named chains
+    claims: list[ClaimSpec] = Field(min_length=1)
+    checkpoints: list[int | str] = Field(default_factory=list)  # for `circuitspec regress`
+    seed: int = 0
+    multiple_comparisons: Literal["holm", "bh", "none"] = "holm"
+
+    @field_validator("nodes")
+    @classmethod
+    def _nodes(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+        for name, members in value.items():
+            for member in [members] if isinstance(members, str) else members:
+                if member not in value:
+                    parse_node(member)
+        return value
+
+    @field_validator("paths")
+    @classmethod
+    def _paths(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+        for chains in value.values():
+            for chain in [chains] if isinstance(chains, str) else chains:
+                split_path(chain)
+        return value
+
+    @model_validator(mode="after")
+    def _unique_claims(self) -> Hypothesis:
+        ids = [c.id for c in self.claims]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate claim id {', '.join(dupes)}")
+        return self

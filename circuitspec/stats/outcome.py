@@ -1,0 +1,49 @@
+"""What the statistics layer says about one claim (consumed by reports and the CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["Verdict", "Interval", "PointOutcome", "ClaimOutcome"]
+
+Verdict = Literal["pass", "fail", "inconclusive"]
+
+
+@dataclass
+class Interval:
+    """A bootstrap confidence interval; ``method`` is 'BCa', 'percentile' or 'degenerate'."""
+
+    low: float
+    high: float
+    level: float
+    method: str
+
+
+@dataclass
+class PointOutcome:
+    """The statistic at one sweep point (α, layer, ...), for plots with CI bands."""
+
+    x: float | int | str
+    estimate: float
+    ci: Interval | None
+
+
+@dataclass
+class ClaimOutcome:
+    """A claim's statistic, its interval, its p-values and the verdict, with the reason."""
+
+    claim_id: str
+    kind: str
+    expectation: str
+    statistic: str  # which statistic the expectation is about ('mean', 'recovered', 'rho', ...)
+    estimate: float | None
+    ci: Interval | None
+    verdict: Verdict
+    reason: str  # one sentence a person can read: why pass / fail / inconclusive
+    n_prompts: int
+    p_value: float | None = None  # raw (random-baseline empirical p, or a test's p)
+    p_adjusted: float | None = None  # after Holm / BH across the file
+    percentile: float | None = None  # the circuit's percentile among random circuits
+    points: list[PointOutcome] = field(default_factory=list)  # sweeps
+    details: dict = field(default_factory=dict)  # extra numbers (baseline mean, margins, ...)
