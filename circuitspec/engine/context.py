@@ -1,0 +1,73 @@
+"""Shared state for running claims on one prompt set: the model, cached runs, pass counting.
+
+Every forward pass goes through :meth:`RunContext.run` so passes and tokens are counted, and the
+clean / corrupted runs (logits and caches) are computed once and shared across claims.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .prompts import PromptSet
+
+__all__ = ["RunContext", "PassCounter"]
+
+Hook = tuple[str | Callable[[str], bool], Callable[..., Any]]
+
+
+@dataclass
+class PassCounter:
+    forward_passes: int = 0
+    tokens: int = 0
+
+    def add(self, batch: int, n_tokens: int) -> None:
+        self.forward_passes += batch  # one pass per prompt sequence
+        self.tokens += n_tokens
+
+
+@dataclass
+class RunContext:
+    """``model`` is a HookedTransformer; ``metric(logits, prompts, corrupt=False) -> [n]``."""
+
+    model: Any
+    prompts: PromptSet
+    metric: Callable[..., torch.Tensor]
+    counter: PassCounter = field(default_factory=PassCounter)
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.cfg.device if isinstance(self.model.cfg.device, torch.device) else torch.device(self.model.cfg.device)
+
+    def run(
+        self,
+        tokens: torch.Tensor,
+        fwd_hooks: Sequence[Hook] = (),
+        cache_names: Callable[[str], bool] | Sequence[str] | None = None,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One batched, counted forward pass; returns logits and the activations named in ``cache_names``."""
+        model = self.model
+        cache: dict[str, torch.Tensor] = {}
+        hooks = list(fwd_hooks)
+        if cache_names is not None:
+            names = cache_names if callable(cache_names) else (lambda n, s=set(cache_names): n in s)
+
+            def save(act: torch.Tensor, hook: Any) -> None:
+                cache[hook.name] = act.detach()
+
+            hooks = [(names, save), *hooks]  # save the *clean* value before other hooks edit it
+        mask = (torch.arange(tokens.shape[1])[None, :] < self.prompts.lengths[:, None]).long() if tokens.shape[0] == len(self.prompts) else None
+        self.counter.add(tokens.shape[0], int(mask.sum()) if mask is not None else tokens.numel())
+        with torch.inference_mode():
+            logits = model.run_with_hooks(tokens.to(self.device), fwd_hooks=hooks)
+        return logits, cache
+
+    def cached(self, key: str, compute: Callable[[], Any]) -> Any:
+        """Compute ``key`` once per context (clean run, corrupted run, means, ...)."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return self._cache[key]

@@ -1,0 +1,1 @@
+"""One module per intervention, each with one entry point."""
