@@ -1,0 +1,1 @@
+"""The ``circuitspec`` command line (typer). ``validate``/``graph``/``schema`` never import torch."""

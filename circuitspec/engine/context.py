@@ -14,7 +14,7 @@ import torch
 
 from .prompts import PromptSet
 
-__all__ = ["RunContext", "PassCounter"]
+__all__ = ["PassCounter", "RunContext"]
 
 Hook = tuple[str | Callable[[str], bool], Callable[..., Any]]
 
@@ -41,7 +41,8 @@ class RunContext:
 
     @property
     def device(self) -> torch.device:
-        return self.model.cfg.device if isinstance(self.model.cfg.device, torch.device) else torch.device(self.model.cfg.device)
+        device = self.model.cfg.device
+        return device if isinstance(device, torch.device) else torch.device(device)
 
     def run(
         self,
@@ -60,11 +61,39 @@ class RunContext:
                 cache[hook.name] = act.detach()
 
             hooks = [(names, save), *hooks]  # save the *clean* value before other hooks edit it
-        mask = (torch.arange(tokens.shape[1])[None, :] < self.prompts.lengths[:, None]).long() if tokens.shape[0] == len(self.prompts) else None
+        mask = None
+        if tokens.shape[0] == len(self.prompts):  # count real tokens only, not padding
+            mask = (torch.arange(tokens.shape[1])[None, :] < self.prompts.lengths[:, None]).long()
         self.counter.add(tokens.shape[0], int(mask.sum()) if mask is not None else tokens.numel())
         with torch.inference_mode():
             logits = model.run_with_hooks(tokens.to(self.device), fwd_hooks=hooks)
         return logits, cache
+
+    def need(self, names: Sequence[str]) -> None:
+        """Ask for activations in the shared clean / corrupted caches before they are first computed."""
+        self._cache.setdefault("_needed", set()).update(names)
+
+    def clean(self, names: Sequence[str] = ()) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The clean run's logits and activations (``names`` plus those asked for with :meth:`need`)."""
+        return self._shared_run("clean", self.prompts.tokens, names)
+
+    def corrupted(self, names: Sequence[str] = ()) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The corrupted twins' run, shared the same way as :meth:`clean`."""
+        return self._shared_run("corrupt", self.prompts.corrupt_tokens, names)
+
+    def _shared_run(
+        self, key: str, tokens: torch.Tensor, names: Sequence[str]
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Run once per key; rerun (counted) only when an activation nobody asked for is needed."""
+        store = self._cache.get(key)
+        known = getattr(self.model, "hook_dict", None)
+        names = [n for n in names if known is None or n in known]  # e.g. no ln_final without LayerNorm
+        missing = set(names) - (set(store[1]) if store else set())
+        if store is None or missing:
+            wanted = set(self._cache.get("_needed", set())) | set(names) | (set(store[1]) if store else set())
+            wanted = {n for n in wanted if known is None or n in known}
+            self._cache[key] = self.run(tokens, cache_names=sorted(wanted))
+        return self._cache[key]
 
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
         """Compute ``key`` once per context (clean run, corrupted run, means, ...)."""

@@ -1,15 +1,22 @@
 """Prompt sets: templates × data rows → padded token batches with role positions.
 
-(Contract; the builder is implemented by the engine work.)
+:func:`build_prompt_set` fills each selected template with each sampled row, tokenizes with
+character offsets (a role's position is the last token overlapping its span), right-pads, and
+builds every prompt's corrupted twin. Causal models never attend to right padding, so prompts of
+different lengths share a batch; metrics read logits at each prompt's own last real token.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
-__all__ = ["PromptSet"]
+from circuitspec.errors import CircuitSpecError
+from circuitspec.spec.templates import fill, parse_template
+
+__all__ = ["PromptSet", "build_prompt_set", "derangement"]
 
 
 @dataclass
@@ -48,7 +55,8 @@ class PromptSet:
         if role == "end":
             return self.lengths - 1
         if role not in self.role_positions:
-            raise KeyError(f"role '{role}' is not defined by these prompts (defined: {', '.join(sorted(self.role_positions))}, end)")
+            defined = ", ".join(sorted(self.role_positions))
+            raise KeyError(f"role '{role}' is not defined by these prompts (defined: {defined}, end)")
         return self.role_positions[role]
 
     @property
@@ -56,3 +64,171 @@ class PromptSet:
         """``[n, max_len]`` 1 on real tokens, 0 on padding."""
         ar = torch.arange(self.tokens.shape[1])
         return (ar[None, :] < self.lengths[:, None]).long()
+
+
+def derangement(n: int, seed: int) -> np.ndarray:
+    """A seeded permutation of ``range(n)`` with no fixed point (n ≥ 2): rejection sampling."""
+    if n < 2:
+        raise ValueError("a derangement needs at least 2 items")
+    rng = np.random.default_rng(seed)
+    while True:
+        perm = rng.permutation(n)
+        if not np.any(perm == np.arange(n)):
+            return perm
+
+
+@dataclass
+class _Encoded:
+    ids: list[int]
+    roles: dict[str, int]
+    text: str
+
+
+def _encode(template_text: str, row: dict[str, str], tokenizer, where: str) -> _Encoded:
+    """Fill a template, tokenize it and locate each role's last token (BOS prepended)."""
+    try:
+        pieces = fill(parse_template(template_text), row)
+    except KeyError as exc:
+        raise CircuitSpecError(f"{where}: the row has no slot {exc.args[0]!r} (row: {row})") from None
+    text, spans = "", {}
+    for piece, role in pieces:
+        if role is not None:
+            spans[role] = (len(text), len(text) + len(piece))
+        text += piece
+    ids, offsets = tokenizer.encode(text)
+    roles: dict[str, int] = {}
+    for role, (lo, hi) in spans.items():
+        hits = [i for i, (a, b) in enumerate(offsets) if a < hi and b > lo]
+        if not hits:
+            raise CircuitSpecError(f"{where}: role '{role}' covers no token in {text!r}")
+        roles[role] = hits[-1]
+    if tokenizer.bos_id is not None:
+        ids = [tokenizer.bos_id, *ids]
+        roles = {r: p + 1 for r, p in roles.items()}
+    return _Encoded(ids, roles, text)
+
+
+def _answer(pattern: str, row: dict[str, str], tokenizer, where: str, what: str) -> int:
+    try:
+        text = "".join(piece for piece, _ in fill(parse_template(pattern), row))
+    except KeyError as exc:
+        raise CircuitSpecError(f"{where}: {what} answer needs slot {exc.args[0]!r} the row lacks") from None
+    token = tokenizer.single_token(text)
+    if token is None:
+        ids, _ = tokenizer.encode(text)
+        raise CircuitSpecError(
+            f"{where}: {what} answer {text!r} is {len(ids)} tokens, answers must be exactly one token"
+        )
+    return token
+
+
+def _corrupt_row(row: dict[str, str], other: dict[str, str] | None, corruption) -> dict[str, str]:
+    """The row a corrupted twin is filled from: ``shuffle`` slots from ``other``, then ``set``."""
+    out = dict(row)
+    for slot in corruption.shuffle:
+        assert other is not None
+        out[slot] = other[slot]
+    for slot, pattern in corruption.set.items():
+        out[slot] = "".join(piece for piece, _ in fill(parse_template(pattern), row))
+    return out
+
+
+def build_prompt_set(
+    data,
+    rows: list[dict],
+    tokenizer,
+    template_ids: list[str] | None = None,
+    seed: int = 0,
+    n: int | None = None,
+) -> PromptSet:
+    """Templates (``template_ids`` or all) × rows (``n`` sampled with ``seed``, else all) → PromptSet.
+
+    Raises a one-line :class:`CircuitSpecError` naming the template and row when a corrupted twin
+    tokenizes to a different length than its clean prompt or an answer is not a single token.
+    """
+    templates = [t for t in data.templates if template_ids is None or t.id in template_ids]
+    if not templates:
+        raise CircuitSpecError(f"no template selected (asked for {template_ids})")
+    rows = [{k: str(v) for k, v in r.items()} for r in rows]
+    if not rows:
+        raise CircuitSpecError("no data rows")
+    rng = np.random.default_rng(seed)
+    if n is not None and n < len(rows):
+        rows = [rows[i] for i in sorted(rng.choice(len(rows), size=n, replace=False))]
+    clean, twins, good, bad, c_good, c_bad, used_rows, tids = [], [], [], [], [], [], [], []
+    for t_index, template in enumerate(templates):
+        corruption = template.corrupt or data.corrupt
+        partner = None
+        if corruption is not None and corruption.shuffle:
+            if len(rows) < 2:
+                raise CircuitSpecError(
+                    f"template '{template.id}': 'shuffle' corruption needs at least 2 rows"
+                )
+            partner = derangement(len(rows), seed + 7919 * (t_index + 1))
+        for r_index, row in enumerate(rows):
+            where = f"template '{template.id}', row {r_index}"
+            enc = _encode(template.text, row, tokenizer, where)
+            answer_good = _answer(template.desired, row, tokenizer, where, "desired")
+            answer_bad = _answer(template.undesired, row, tokenizer, where, "undesired")
+            if corruption is None:
+                twin, twin_good, twin_bad = enc, answer_good, answer_bad
+            else:
+                other = rows[int(partner[r_index])] if partner is not None else None
+                twin_row = _corrupt_row(row, other, corruption)
+                twin = _encode(template.text, twin_row, tokenizer, where + " (corrupted)")
+                if len(twin.ids) != len(enc.ids):
+                    raise CircuitSpecError(
+                        f"{where}: corrupted prompt {twin.text!r} is {len(twin.ids)} tokens but the clean "
+                        f"prompt {enc.text!r} is {len(enc.ids)} (they must tokenize to equal lengths)"
+                    )
+                twin_good = (
+                    _answer(corruption.desired, twin_row, tokenizer, where, "corrupted desired")
+                    if corruption.desired
+                    else answer_good
+                )
+                twin_bad = (
+                    _answer(corruption.undesired, twin_row, tokenizer, where, "corrupted undesired")
+                    if corruption.undesired
+                    else answer_bad
+                )
+            if data.max_length is not None and len(enc.ids) > data.max_length:
+                raise CircuitSpecError(
+                    f"{where}: prompt is {len(enc.ids)} tokens, over max_length {data.max_length}"
+                )
+            clean.append(enc)
+            twins.append(twin)
+            good.append(answer_good)
+            bad.append(answer_bad)
+            c_good.append(twin_good)
+            c_bad.append(twin_bad)
+            used_rows.append(row)
+            tids.append(template.id)
+    count, max_len = len(clean), max(len(e.ids) for e in clean)
+    tokens = torch.full((count, max_len), tokenizer.pad_id, dtype=torch.long)
+    corrupt_tokens = tokens.clone()
+    for i, (enc, twin) in enumerate(zip(clean, twins, strict=True)):
+        tokens[i, : len(enc.ids)] = torch.tensor(enc.ids)
+        corrupt_tokens[i, : len(twin.ids)] = torch.tensor(twin.ids)
+    shared_roles = set.intersection(*(set(e.roles) for e in clean))
+    role_positions = {
+        role: torch.tensor([e.roles[role] for e in clean], dtype=torch.long) for role in sorted(shared_roles)
+    }
+
+    def as_tensor(values: list[int]) -> torch.Tensor:
+        return torch.tensor(values, dtype=torch.long)
+
+    return PromptSet(
+        tokens=tokens,
+        corrupt_tokens=corrupt_tokens,
+        lengths=as_tensor([len(e.ids) for e in clean]),
+        role_positions=role_positions,
+        desired=as_tensor(good),
+        undesired=as_tensor(bad),
+        corrupt_desired=as_tensor(c_good),
+        corrupt_undesired=as_tensor(c_bad),
+        rows=used_rows,
+        template_ids=tids,
+        texts=[e.text for e in clean],
+        corrupt_texts=[e.text for e in twins],
+        pad_id=tokenizer.pad_id,
+    )

@@ -54,7 +54,7 @@ class Site:
             if self.positions is not None
             else torch.arange(activation.shape[1], device=activation.device)[None, :]
         )
-        rows = batch[:, None].expand_as(pos)
+        rows, pos = torch.broadcast_tensors(batch[:, None], pos)
         if self.head is not None and self.index is not None:
             mask[rows, pos, self.head, self.index] = True
         elif self.head is not None:
@@ -69,5 +69,6 @@ class Site:
 def resolve_site(node: NodeRef, prompts: PromptSet) -> Site:
     """Resolve ``node`` against ``prompts`` (role → per-prompt positions)."""
     positions = prompts.positions(node.role) if node.role else None
-    index = node.index if node.kind in (NodeKind.MLP_NEURON, NodeKind.TRANSCODER_FEATURE, NodeKind.SAE_FEATURE) else None
+    indexed = (NodeKind.MLP_NEURON, NodeKind.TRANSCODER_FEATURE, NodeKind.SAE_FEATURE)
+    index = node.index if node.kind in indexed else None
     return Site(node=node, hook_name=node.hook_name, head=node.head, index=index, positions=positions)

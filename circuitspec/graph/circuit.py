@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -45,7 +46,7 @@ class CircuitGraph:
         return self.claim_chains.get(claim_id, [])
 
     def edges(self, claim_id: str) -> list[tuple[NodeRef, NodeRef]]:
-        return [(a, b) for chain in self.chains(claim_id) for a, b in zip(chain, chain[1:], strict=False)]
+        return [(a, b) for chain in self.chains(claim_id) for a, b in itertools.pairwise(chain)]
 
     def templates(self, claim_id: str) -> list[str]:
         """Template ids whose prompts the claim runs on."""

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Expectation", "ExpectationSyntaxError", "parse_expectation", "STATISTICS", "EXPECTATION_GRAMMAR"]
+__all__ = ["EXPECTATION_GRAMMAR", "STATISTICS", "Expectation", "ExpectationSyntaxError", "parse_expectation"]
 
 STATISTICS = (
     "mean",

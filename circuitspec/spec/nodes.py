@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["NodeKind", "NodeRef", "NodeSyntaxError", "parse_node", "NODE_GRAMMAR"]
+__all__ = ["NODE_GRAMMAR", "NodeKind", "NodeRef", "NodeSyntaxError", "parse_node"]
 
 NODE_GRAMMAR = (
     "embed | pos_embed | L<l>H<h>[.q|.k|.v|.pattern] | MLP<l>[.in|.post[<i>]] | "
@@ -37,7 +37,7 @@ class NodeSyntaxError(ValueError):
     """A node name that does not follow :data:`NODE_GRAMMAR`."""
 
 
-class NodeKind(str, Enum):
+class NodeKind(str, Enum):  # noqa: UP042 - str() and format() of members are relied on as is
     EMBED = "embed"
     POS_EMBED = "pos_embed"
     HEAD = "head"  # a head's output (z, mapped through W_O)
@@ -249,7 +249,8 @@ def parse_node(text: str) -> NodeRef:
             kind = {None: NodeKind.HEAD, "pattern": NodeKind.HEAD_PATTERN, **HEAD_CHANNELS}[chan]
             return NodeRef(raw, kind, layer=layer, head=int(groups["head"]), role=role)
         if shape == "tc":
-            return NodeRef(raw, NodeKind.TRANSCODER_FEATURE, layer=layer, index=int(groups["feature"]), role=role)
+            feature = int(groups["feature"])
+            return NodeRef(raw, NodeKind.TRANSCODER_FEATURE, layer=layer, index=feature, role=role)
         if shape == "neuron":
             return NodeRef(raw, NodeKind.MLP_NEURON, layer=layer, index=int(groups["neuron"]), role=role)
         if shape == "mlp":

@@ -17,17 +17,17 @@ from .nodes import parse_node
 from .templates import parse_template
 
 __all__ = [
-    "SCHEMA_VERSION",
-    "Hypothesis",
-    "ModelSpec",
-    "ModelShape",
-    "DictionarySpec",
-    "DataSpec",
-    "TemplateSpec",
-    "CorruptionSpec",
-    "RandomBaseline",
-    "ClaimSpec",
     "CLAIM_KINDS",
+    "SCHEMA_VERSION",
+    "ClaimSpec",
+    "CorruptionSpec",
+    "DataSpec",
+    "DictionarySpec",
+    "Hypothesis",
+    "ModelShape",
+    "ModelSpec",
+    "RandomBaseline",
+    "TemplateSpec",
     "split_path",
 ]
 
@@ -335,7 +335,7 @@ class Hypothesis(_Strict):
     @field_validator("nodes")
     @classmethod
     def _nodes(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
-        for name, members in value.items():
+        for members in value.values():
             for member in [members] if isinstance(members, str) else members:
                 if member not in value:
                     parse_node(member)

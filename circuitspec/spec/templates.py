@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Segment", "TemplateSyntaxError", "parse_template", "fill", "BUILTIN_ROLES"]
+__all__ = ["BUILTIN_ROLES", "Segment", "TemplateSyntaxError", "fill", "parse_template"]
 
 BUILTIN_ROLES = ("end",)
 _MARK = re.compile(r"\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<literal>[^{}]*))?\}")

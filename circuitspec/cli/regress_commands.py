@@ -1,0 +1,112 @@
+"""CLI commands for regression testing: ``baseline``, ``diff`` and ``regress``.
+
+The plain functions do the work and return exit codes; :func:`register` adds them to the typer
+app (``circuitspec.cli.main`` calls it). Nothing here imports torch at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from circuitspec.errors import CircuitSpecError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console
+
+__all__ = ["baseline_command", "diff_command", "register", "regress_command"]
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console()
+
+
+def _checkpoint(value: str | None) -> int | str | None:
+    return int(value) if value is not None and value.isdigit() else value
+
+
+def baseline_command(file: Path, out: Path | None = None, checkpoint: str | None = None) -> Path:
+    """Verify FILE and keep its report.json as ``reports/<name>/baseline.json`` (or OUT)."""
+    from circuitspec.regress import baseline
+
+    return baseline(file, out, _checkpoint(checkpoint), console=_console())
+
+
+def diff_command(base: Path, new: Path, hypothesis: Path | None = None) -> int:
+    """Compare two report.json files: 1 when a claim regressed, 0 otherwise."""
+    from circuitspec.regress import diff_reports
+
+    return 1 if diff_reports(base, new, console=_console(), hypothesis=hypothesis) else 0
+
+
+def regress_command(
+    file: Path, checkpoints: str | None = None, out: Path | None = None, allow_inconclusive: bool = False
+) -> int:
+    """Verify FILE on each checkpoint and write the claims × checkpoints matrix; verify's exit code
+    on the last checkpoint."""
+    from circuitspec.regress import regress
+
+    return regress(
+        file, checkpoints, out=out, allow_inconclusive=allow_inconclusive, console=_console()
+    ).exit_code
+
+
+def _fail(error: CircuitSpecError) -> typer.Exit:
+    typer.echo(f"error: {error}", err=True)
+    return typer.Exit(2)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``baseline``, ``diff`` and ``regress`` commands to ``app``."""
+
+    @app.command("baseline")
+    def baseline_cli(
+        file: Annotated[Path, typer.Argument(help="hypothesis YAML")],
+        out: Annotated[
+            Path | None, typer.Option("--out", "-o", help="where to write the baseline JSON")
+        ] = None,
+        checkpoint: Annotated[str | None, typer.Option(help="model checkpoint to verify")] = None,
+    ) -> None:
+        """Verify FILE and keep its report.json as reports/<name>/baseline.json."""
+        try:
+            baseline_command(file, out, checkpoint)
+        except CircuitSpecError as error:
+            raise _fail(error) from None
+
+    @app.command("diff")
+    def diff_cli(
+        base: Annotated[Path, typer.Argument(help="baseline report.json")],
+        new: Annotated[Path, typer.Argument(help="new report.json")],
+        hypothesis: Annotated[
+            Path | None,
+            typer.Option(help="read tolerances from this YAML (default: the one the report names)"),
+        ] = None,
+    ) -> None:
+        """Compare two reports; exit 1 if any claim regressed (verdict worse, moved past tolerance, gone)."""
+        try:
+            code = diff_command(base, new, hypothesis)
+        except CircuitSpecError as error:
+            raise _fail(error) from None
+        raise typer.Exit(code)
+
+    @app.command("regress")
+    def regress_cli(
+        file: Annotated[Path, typer.Argument(help="hypothesis YAML")],
+        checkpoints: Annotated[
+            str | None, typer.Option(help="comma-separated checkpoints (default: the YAML's checkpoints:)")
+        ] = None,
+        out: Annotated[
+            Path | None, typer.Option("--out", "-o", help="output folder (default reports/<name>)")
+        ] = None,
+        allow_inconclusive: Annotated[bool, typer.Option(help="inconclusive counts as passed")] = False,
+    ) -> None:
+        """Verify FILE on each checkpoint; write regression.{json,md,html} and per-checkpoint reports."""
+        try:
+            code = regress_command(file, checkpoints, out, allow_inconclusive)
+        except CircuitSpecError as error:
+            raise _fail(error) from None
+        raise typer.Exit(code)

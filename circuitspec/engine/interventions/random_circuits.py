@@ -1,0 +1,154 @@
+"""The "beats random circuits" baseline: the claim's statistic on N random node sets.
+
+Entry point: :func:`random_baseline`. :func:`random_node_sets` draws, with a seed, N sets with the
+same number of nodes of each kind as the claim's targets (a head for a head, an MLP for an MLP, a
+neuron for a neuron, ... keeping each node's role); the sets then run batched, several circuits per
+forward pass, each on its own copy of the prompt batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from circuitspec.engine.context import RunContext
+from circuitspec.engine.interventions.ablation import ablation_source, edits_for, run_edits
+from circuitspec.engine.interventions.attribution import direct_logit_attribution
+from circuitspec.engine.interventions.faithfulness import complement_edits
+from circuitspec.engine.interventions.scaling import LOGIT_BUDGET
+from circuitspec.engine.sites import Site, resolve_site
+from circuitspec.spec.nodes import NodeKind, NodeRef, parse_node
+
+__all__ = ["random_baseline", "random_node_sets", "statistic"]
+
+
+def _draw(node: NodeRef, cfg, rng: np.random.Generator) -> NodeRef:
+    """A uniformly random node of ``node``'s kind (same channel, same role)."""
+    role = f"@{node.role}" if node.role else ""
+    layer = int(rng.integers(cfg.n_layers))
+    head = int(rng.integers(cfg.n_heads))
+    match node.kind:
+        case NodeKind.HEAD:
+            text = f"L{layer}H{head}"
+        case NodeKind.HEAD_Q | NodeKind.HEAD_K | NodeKind.HEAD_V | NodeKind.HEAD_PATTERN:
+            text = f"L{layer}H{head}.{node.component.rsplit('.', 1)[1]}"
+        case NodeKind.MLP:
+            text = f"MLP{layer}"
+        case NodeKind.MLP_IN:
+            text = f"MLP{layer}.in"
+        case NodeKind.MLP_NEURON:
+            text = f"MLP{layer}.post[{int(rng.integers(cfg.d_mlp))}]"
+        case NodeKind.RESID_PRE | NodeKind.RESID_MID | NodeKind.RESID_POST:
+            text = f"{node.kind.value}{layer}"
+        case _:
+            raise ValueError(
+                f"no random counterpart for '{node}' (heads, MLPs, neurons, residual sites only)"
+            )
+    return parse_node(text + role)
+
+
+def random_node_sets(targets: Sequence[NodeRef], cfg, count: int, seed: int = 0) -> list[list[NodeRef]]:
+    """``count`` seeded random node sets, each matching ``targets`` kind for kind without repeats."""
+    rng = np.random.default_rng(seed)
+    sets: list[list[NodeRef]] = []
+    for _ in range(count):
+        chosen: list[NodeRef] = []
+        for node in targets:
+            for _attempt in range(1000):
+                pick = _draw(node, cfg, rng)
+                if pick.text not in {c.text for c in chosen}:
+                    break
+            chosen.append(pick)
+        sets.append(chosen)
+    return sets
+
+
+def statistic(arrays: dict[str, np.ndarray], name: str) -> float:
+    """The claim statistic ``name`` of one circuit's per-prompt arrays (see docs/ARCHITECTURE.md)."""
+    if name in ("mean", "effect"):
+        return float(np.mean(arrays["value"]))
+    if name == "median":
+        return float(np.median(arrays["value"]))
+    if name == "success_rate":
+        return float(np.mean(arrays.get("intervened", arrays["value"]) > 0))
+    if name == "recovered":
+        clean, corrupt = np.mean(arrays["clean"]), np.mean(arrays["corrupt"])
+        return float((np.mean(arrays["intervened"]) - corrupt) / (clean - corrupt))
+    raise ValueError(f"statistic '{name}' has no random-circuit baseline")
+
+
+def random_baseline(
+    ctx: RunContext,
+    kind: str,
+    node_sets: Sequence[Sequence[NodeRef]],
+    stat: str,
+    *,
+    method: str = "mean",
+    alpha: float | None = None,
+    direction: str = "denoising",
+    seed: int = 0,
+) -> np.ndarray:
+    """The statistic ``stat`` of a ``kind`` claim run on each node set: ``[len(node_sets)]``."""
+    prompts = ctx.prompts
+    n = len(prompts)
+    circuits = [[resolve_site(node, prompts) for node in nodes] for nodes in node_sets]
+    clean_logits, _ = ctx.clean()
+    clean = ctx.metric(clean_logits, prompts).float().cpu().numpy()
+    corrupt_logits, _ = ctx.corrupted()
+    corrupt = ctx.metric(corrupt_logits, prompts).float().cpu().numpy()
+    if kind == "faithfulness":  # its baseline is the fully ablated run, not the corrupted prompts
+        ablated = run_edits(ctx, prompts.tokens, complement_edits(ctx, [[]], method, seed))
+        corrupt = ctx.metric(ablated, prompts).float().cpu().numpy()
+    if kind == "attribution":
+        return np.array(
+            [statistic({"value": direct_logit_attribution(ctx, c).numpy()}, stat) for c in circuits]
+        )
+    per_copy = n * prompts.tokens.shape[1] * ctx.model.cfg.d_vocab
+    step = max(1, LOGIT_BUDGET // max(per_copy, 1))
+    results: list[float] = []
+    for start in range(0, len(circuits), step):
+        chunk = circuits[start : start + step]
+        metrics = _run_chunk(ctx, kind, chunk, method, alpha, direction, seed)
+        for value in metrics:
+            arrays = _arrays(kind, direction, value.numpy(), clean, corrupt)
+            results.append(statistic(arrays, stat))
+    return np.array(results)
+
+
+def _run_chunk(ctx, kind, chunk: list[list[Site]], method, alpha, direction, seed) -> list[torch.Tensor]:
+    prompts = ctx.prompts
+    n = len(prompts)
+    names = sorted({s.hook_name for c in chunk for s in c})
+    if kind == "ablation":
+        _, cache = ctx.clean(names)
+        sources = {id(s): ablation_source(ctx, s, method, seed) for c in chunk for s in c}
+        edits = edits_for(chunk, sources, {k: cache[k].shape for k in names}, alpha=alpha)
+        tokens = prompts.tokens
+    elif kind == "activation_patching":
+        if direction == "denoising":
+            _, source = ctx.clean(names)
+            tokens = prompts.corrupt_tokens
+        else:
+            _, source = ctx.corrupted(names)
+            tokens = prompts.tokens
+        edits = edits_for(
+            chunk, {id(s): source[s.hook_name] for c in chunk for s in c}, {k: source[k].shape for k in names}
+        )
+    elif kind == "faithfulness":
+        edits = complement_edits(ctx, chunk, method, seed)
+        tokens = prompts.tokens
+    else:
+        raise ValueError(f"random-circuit baselines are not available for {kind} claims")
+    logits = run_edits(ctx, tokens, edits, copies=len(chunk))
+    return [ctx.metric(logits[i * n : (i + 1) * n], prompts).float().cpu() for i in range(len(chunk))]
+
+
+def _arrays(
+    kind: str, direction: str, intervened: np.ndarray, clean: np.ndarray, corrupt: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The arrays a claim of ``kind`` reports (same rules as the planner), for :func:`statistic`."""
+    if kind == "activation_patching" and direction == "denoising":
+        return {"value": intervened - corrupt, "clean": clean, "corrupt": corrupt, "intervened": intervened}
+    return {"value": intervened - clean, "clean": clean, "corrupt": corrupt, "intervened": intervened}

@@ -1,0 +1,57 @@
+"""Activation scaling: multiply node activations by α (the paper's value vectors at a role, α = ±2^k).
+
+Entry point: :func:`scale_sweep`. Works on any site: a head's value vector ``L7H5.v@role``
+(``hook_v``), a head's output (``hook_z``), an MLP output, a neuron, a residual site. All α run
+batched: the prompt batch is repeated once per α (in chunks that keep the logits under a memory
+budget) and each copy is scaled by its own α.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from circuitspec.engine.context import RunContext
+from circuitspec.engine.interventions.ablation import Edit, tile_site
+from circuitspec.engine.sites import Site
+
+__all__ = ["LOGIT_BUDGET", "scale_sweep"]
+
+LOGIT_BUDGET = 2**26  # logit elements per pass (256 MiB in float32)
+
+
+def _chunk(ctx: RunContext, count: int) -> int:
+    prompts = ctx.prompts
+    per_copy = len(prompts) * prompts.tokens.shape[1] * ctx.model.cfg.d_vocab
+    return max(1, min(count, LOGIT_BUDGET // max(per_copy, 1)))
+
+
+def scale_sweep(
+    ctx: RunContext,
+    sites: Sequence[Site],
+    alphas: Sequence[float],
+    signs: Sequence[float] | None = None,
+) -> torch.Tensor:
+    """Metric ``[len(alphas), n]``: site ``i`` scaled by ``alphas[a] × signs[i]`` (clean prompts)."""
+    signs = list(signs) if signs is not None else [1.0] * len(sites)
+    prompts = ctx.prompts
+    n = len(prompts)
+    names = sorted({s.hook_name for s in sites})
+    _, cache = ctx.clean(names)
+    out: list[torch.Tensor] = []
+    step = _chunk(ctx, len(alphas))
+    for start in range(0, len(alphas), step):
+        chunk = [float(a) for a in alphas[start : start + step]]
+        copies = len(chunk)
+        hooks = []
+        for site, sign in zip(sites, signs, strict=True):
+            shape = (copies * n, *cache[site.hook_name].shape[1:])
+            mask = tile_site(site, copies).mask(torch.zeros(shape, dtype=torch.bool))
+            factor = (torch.tensor(chunk) * sign).repeat_interleave(n)
+            edit = Edit(mask=mask, scale=factor)
+            hooks.append((site.hook_name, lambda act, hook, e=edit: e.apply(act)))
+        logits, _ = ctx.run(prompts.tokens.repeat(copies, 1), fwd_hooks=hooks)
+        metric = torch.stack([ctx.metric(logits[i * n : (i + 1) * n], prompts) for i in range(copies)])
+        out.append(metric.float().cpu())
+    return torch.cat(out)

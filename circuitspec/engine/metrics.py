@@ -1,0 +1,98 @@
+"""Per-prompt metrics on logits read at each prompt's last real token.
+
+Every metric has the signature ``metric(logits, prompts, corrupt=False) -> Tensor[n]``: ``logits``
+are ``[n, pos, vocab]`` for the prompt set's batch; ``corrupt=True`` scores the run against the
+corrupted twins' answers. ``kl`` needs the clean logits, so it is built by :func:`make_metric`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from .prompts import PromptSet
+
+__all__ = [
+    "METRICS",
+    "desired_prob",
+    "final_logits",
+    "kl_from_clean",
+    "logit_diff",
+    "make_metric",
+    "normalized_recovery",
+    "prob_diff",
+]
+
+Metric = Callable[..., torch.Tensor]
+
+
+def final_logits(logits: torch.Tensor, prompts: PromptSet) -> torch.Tensor:
+    """``[n, vocab]`` logits at each prompt's last real token (padding is never read).
+
+    ``logits`` already ``[n, vocab]`` (e.g. a logit lens read only at the end) pass through.
+    """
+    if logits.dim() == 2:
+        return logits
+    ends = (prompts.lengths - 1).to(logits.device)
+    return logits[torch.arange(logits.shape[0], device=logits.device), ends]
+
+
+def _answers(prompts: PromptSet, corrupt: bool, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    good = prompts.corrupt_desired if corrupt else prompts.desired
+    bad = prompts.corrupt_undesired if corrupt else prompts.undesired
+    return good.to(device), bad.to(device)
+
+
+def logit_diff(logits: torch.Tensor, prompts: PromptSet, corrupt: bool = False) -> torch.Tensor:
+    """logit(desired) − logit(undesired) at the last real token."""
+    last = final_logits(logits, prompts)
+    good, bad = _answers(prompts, corrupt, last.device)
+    rows = torch.arange(last.shape[0], device=last.device)
+    return last[rows, good] - last[rows, bad]
+
+
+def prob_diff(logits: torch.Tensor, prompts: PromptSet, corrupt: bool = False) -> torch.Tensor:
+    """p(desired) − p(undesired) at the last real token."""
+    probs = final_logits(logits, prompts).float().softmax(-1)
+    good, bad = _answers(prompts, corrupt, probs.device)
+    rows = torch.arange(probs.shape[0], device=probs.device)
+    return probs[rows, good] - probs[rows, bad]
+
+
+def desired_prob(logits: torch.Tensor, prompts: PromptSet, corrupt: bool = False) -> torch.Tensor:
+    """p(desired) at the last real token."""
+    probs = final_logits(logits, prompts).float().softmax(-1)
+    good, _ = _answers(prompts, corrupt, probs.device)
+    return probs[torch.arange(probs.shape[0], device=probs.device), good]
+
+
+def kl_from_clean(clean_logits: torch.Tensor, prompts: PromptSet) -> Metric:
+    """KL(clean ‖ run) of the next-token distributions at the last real token (0 on the clean run)."""
+    clean_logp = final_logits(clean_logits, prompts).float().log_softmax(-1)
+
+    def kl(logits: torch.Tensor, prompts: PromptSet, corrupt: bool = False) -> torch.Tensor:
+        run_logp = final_logits(logits, prompts).float().log_softmax(-1)
+        ref = clean_logp.to(run_logp.device)
+        return (ref.exp() * (ref - run_logp)).sum(-1)
+
+    return kl
+
+
+METRICS: dict[str, Metric] = {"logit_diff": logit_diff, "prob_diff": prob_diff, "desired_prob": desired_prob}
+
+
+def make_metric(name: str, clean_logits: Callable[[], torch.Tensor], prompts: PromptSet) -> Metric:
+    """The metric called ``name``; ``clean_logits`` is called only for ``kl``."""
+    if name == "kl":
+        return kl_from_clean(clean_logits(), prompts)
+    if name not in METRICS:
+        raise ValueError(
+            f"metric '{name}' is not available for causal LMs (valid: {', '.join([*METRICS, 'kl'])})"
+        )
+    return METRICS[name]
+
+
+def normalized_recovery(intervened: torch.Tensor, clean: torch.Tensor, corrupt: torch.Tensor) -> torch.Tensor:
+    """Per-prompt ``(intervened − corrupt) / (clean − corrupt)``: 1 = fully clean, 0 = baseline."""
+    return (intervened - corrupt) / (clean - corrupt)

@@ -1,0 +1,245 @@
+"""Load the model a hypothesis names: a TransformerLens name, a local Hugging Face directory, or a
+bundled model, into a :class:`LoadedModel` (HookedTransformer + TextTokenizer + shape + identity).
+
+Never hangs on the network: a ``name`` is only loaded when the Hugging Face cache already holds it
+(with ``HF_HUB_OFFLINE=1``); otherwise :class:`ModelNotAvailable` says where we looked and how to
+point at a local copy. Weights are read with safetensors or ``torch.load(weights_only=True)`` only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from circuitspec.errors import CircuitSpecError, ModelNotAvailable
+from circuitspec.spec.schema import ModelShape, ModelSpec
+
+from .tokenizer import TextTokenizer
+
+__all__ = ["LoadedModel", "hf_cache_dir", "load_model", "resolve_device", "shape_of", "weights_sha256"]
+
+_DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to run: ``identity`` records source, checkpoint, weights_sha256, device, dtype."""
+
+    model: Any  # transformer_lens.HookedTransformer
+    tokenizer: TextTokenizer
+    shape: ModelShape
+    identity: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` → ``cuda`` when available else ``cpu``; anything else as given."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def weights_sha256(model: torch.nn.Module) -> str:
+    """SHA-256 over the state dict (sorted names, dtype, shape and raw bytes): same weights, same hash."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}|{t.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def shape_of(cfg: Any) -> ModelShape:
+    """The :class:`ModelShape` of a HookedTransformerConfig."""
+    return ModelShape(
+        n_layers=cfg.n_layers,
+        n_heads=cfg.n_heads,
+        d_model=cfg.d_model,
+        d_mlp=cfg.d_mlp if cfg.d_mlp else None,
+        d_vocab=cfg.d_vocab,
+        n_ctx=cfg.n_ctx,
+    )
+
+
+def hf_cache_dir() -> Path:
+    """Where the Hugging Face hub cache lives (``HF_HUB_CACHE`` / ``HF_HOME`` / ``~/.cache``)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"])
+    home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
+    return Path(home) / "hub"
+
+
+def load_model(spec: ModelSpec, base_dir: Path, checkpoint: int | str | None = None) -> LoadedModel:
+    """Load ``spec``'s model (``checkpoint`` overrides ``spec.checkpoint``); one-line errors."""
+    checkpoint = checkpoint if checkpoint is not None else spec.checkpoint
+    device = resolve_device(spec.device)
+    dtype = _DTYPES[spec.dtype]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if spec.bundled:
+            model, tokenizer = _load_bundled(spec.bundled, checkpoint)
+            source = f"bundled:{spec.bundled}"
+        elif spec.path:
+            model, tokenizer = _load_path((Path(base_dir) / spec.path).resolve(), device, dtype)
+            source = f"path:{spec.path}"
+        else:
+            assert spec.name
+            model, tokenizer = _load_name(spec.name, checkpoint, device, dtype)
+            source = f"name:{spec.name}"
+        model = _place(model, device, dtype) if spec.bundled else model
+        model.eval()
+    identity = {
+        "source": source,
+        "checkpoint": checkpoint,
+        "weights_sha256": weights_sha256(model),
+        "device": device,
+        "dtype": spec.dtype,
+    }
+    return LoadedModel(model=model, tokenizer=tokenizer, shape=shape_of(model.cfg), identity=identity)
+
+
+def _place(model: Any, device: str, dtype: torch.dtype) -> Any:
+    """Move a HookedTransformer (its ``to`` takes one device *or* dtype) and keep ``cfg`` in step."""
+    model = model.to(device)
+    if next(model.parameters()).dtype != dtype:
+        model = model.to(dtype)
+        model.cfg.dtype = dtype
+    return model
+
+
+# ------------------------------------------------------------------------- sources
+
+
+def _load_bundled(name: str, checkpoint: int | str | None) -> tuple[Any, TextTokenizer]:
+    import importlib
+
+    from circuitspec import zoo
+
+    with contextlib.suppress(ModuleNotFoundError):  # other engineers register bundled models there
+        importlib.import_module("circuitspec.zoo.catalog")
+    if name not in zoo.BUNDLED:
+        known = ", ".join(sorted(zoo.BUNDLED)) or "none registered"
+        raise ModelNotAvailable(f"no bundled model '{name}' (valid: {known})")
+    entry = zoo.BUNDLED[name]
+    if checkpoint is not None and entry.checkpoints and str(checkpoint) not in entry.checkpoints:
+        raise ModelNotAvailable(
+            f"bundled model '{name}' has no checkpoint '{checkpoint}' (valid: {', '.join(entry.checkpoints)})"
+        )
+    return entry.load(checkpoint)
+
+
+def _checkpoint_kwargs(checkpoint: int | str | None) -> dict[str, int]:
+    """``int``/digits → training step (``checkpoint_value``); ``index:N`` → ``checkpoint_index``."""
+    if checkpoint is None:
+        return {}
+    text = str(checkpoint)
+    if text.startswith("index:") and text[6:].isdigit():
+        return {"checkpoint_index": int(text[6:])}
+    if text.isdigit():
+        return {"checkpoint_value": int(text)}
+    raise CircuitSpecError(f"checkpoint '{checkpoint}' is not a training step or 'index:N'")
+
+
+def _load_name(
+    name: str, checkpoint: int | str | None, device: str, dtype: torch.dtype
+) -> tuple[Any, TextTokenizer]:
+    """A TransformerLens model from the local Hugging Face cache only (no downloads)."""
+    from transformer_lens import HookedTransformer
+    from transformer_lens.loading_from_pretrained import get_official_model_name
+
+    cache = hf_cache_dir()
+    hint = "point at a local copy with 'model: {path: DIR}' (a Hugging Face model directory)"
+    try:
+        official = get_official_model_name(name)
+    except ValueError:
+        raise ModelNotAvailable(f"'{name}' is not a TransformerLens model name; {hint}") from None
+    folder = cache / ("models--" + official.replace("/", "--"))
+    if not folder.exists():
+        raise ModelNotAvailable(
+            f"model '{name}' (Hugging Face '{official}') is not in the Hugging Face cache {folder} and "
+            f"downloads are off; {hint}"
+        )
+    previous = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        model = HookedTransformer.from_pretrained(
+            name, device=device, dtype=dtype, **_checkpoint_kwargs(checkpoint)
+        )
+    except CircuitSpecError:
+        raise
+    except Exception as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise ModelNotAvailable(
+            f"could not load '{name}' (Hugging Face '{official}') from the cache {folder}: {reason}; {hint}"
+        ) from None
+    finally:
+        if previous is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = previous
+    return model, TextTokenizer.from_hf(model.tokenizer, prepend_bos=bool(model.cfg.default_prepend_bos))
+
+
+def _gpt2_config(hf_config: Any, device: str, dtype: torch.dtype):
+    """The HookedTransformerConfig TransformerLens builds for a GPT-2 family model."""
+    from transformer_lens import HookedTransformerConfig
+
+    return HookedTransformerConfig(
+        d_model=hf_config.n_embd,
+        d_head=hf_config.n_embd // hf_config.n_head,
+        n_heads=hf_config.n_head,
+        d_mlp=getattr(hf_config, "n_inner", None) or hf_config.n_embd * 4,
+        n_layers=hf_config.n_layer,
+        n_ctx=hf_config.n_positions,
+        eps=hf_config.layer_norm_epsilon,
+        d_vocab=hf_config.vocab_size,
+        act_fn=hf_config.activation_function,
+        use_attn_scale=getattr(hf_config, "scale_attn_weights", True),
+        use_local_attn=False,
+        scale_attn_by_inverse_layer_idx=hf_config.scale_attn_by_inverse_layer_idx,
+        normalization_type="LN",
+        original_architecture="GPT2LMHeadModel",
+        tokenizer_prepends_bos=False,
+        default_prepend_bos=True,
+        device=device,
+        dtype=dtype,
+    )
+
+
+def _load_path(directory: Path, device: str, dtype: torch.dtype) -> tuple[Any, TextTokenizer]:
+    """A local Hugging Face GPT-2-family directory → HookedTransformer (LN folded as from_pretrained)."""
+    if not (directory / "config.json").exists():
+        raise ModelNotAvailable(f"no Hugging Face model at {directory} (config.json missing)")
+    from transformer_lens import HookedTransformer
+    from transformer_lens.loading_from_pretrained import convert_gpt2_weights
+    from transformers import AutoConfig, AutoTokenizer, GPT2LMHeadModel
+
+    hf_config = AutoConfig.from_pretrained(directory, local_files_only=True)
+    if hf_config.model_type != "gpt2":
+        raise ModelNotAvailable(
+            f"{directory}: model_type '{hf_config.model_type}' is not supported from a local path "
+            "(valid: gpt2); "
+            "use 'model: {name: ...}' with a cached TransformerLens model"
+        )
+    hf_model = GPT2LMHeadModel.from_pretrained(directory, local_files_only=True, torch_dtype=torch.float32)
+    cfg = _gpt2_config(hf_config, device, dtype)
+    model = HookedTransformer(cfg)
+    state_dict = convert_gpt2_weights(hf_model, cfg)
+    model.load_and_process_state_dict(
+        state_dict, fold_ln=True, center_writing_weights=True, center_unembed=True, fold_value_biases=True
+    )
+    model = _place(model, device, dtype)
+    hf_tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+    model.set_tokenizer(hf_tokenizer, default_padding_side="right")
+    return model, TextTokenizer.from_hf(hf_tokenizer, prepend_bos=True)

@@ -1,0 +1,140 @@
+"""`circuitspec verify`: YAML → spec → graph → engine → stats → reports, and the exit code.
+
+Heavy imports (torch, TransformerLens) happen inside :func:`run_verification`, only once a
+model actually has to run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from circuitspec.errors import CircuitSpecError
+
+__all__ = ["Verification", "run_verification", "verify", "exit_code", "default_report_dir"]
+
+
+@dataclass
+class Verification:
+    """Everything one verification produced, in memory (reports are written from this)."""
+
+    hypothesis: Any  # LoadedHypothesis
+    graph: Any  # CircuitGraph
+    model_identity: dict
+    measurements: dict[str, Any]  # claim id -> Measurement
+    outcomes: list[Any]  # ClaimOutcome, in claim order
+    correction: str
+    seed: int
+    checkpoint: int | str | None = None
+    seconds: float = 0.0
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def verdicts(self) -> dict[str, str]:
+        return {o.claim_id: o.verdict for o in self.outcomes}
+
+
+def default_report_dir(hypothesis_path: Path, name: str, checkpoint: int | str | None = None) -> Path:
+    """``reports/<hypothesis name>/`` beside the hypotheses folder's project (cwd), per checkpoint."""
+    base = Path("reports") / name
+    return base if checkpoint is None else base / f"checkpoint-{checkpoint}"
+
+
+def run_verification(
+    path: str | Path,
+    *,
+    checkpoint: int | str | None = None,
+    seed: int | None = None,
+    progress: bool = True,
+    loaded_model: Any = None,
+) -> Verification:
+    """Load, compile, run and evaluate every claim of one hypothesis file."""
+    from circuitspec.graph.compile import compile_hypothesis
+    from circuitspec.spec.loader import load_hypothesis, load_rows
+    from circuitspec.stats import adjust, evaluate_claim
+
+    started = time.perf_counter()
+    hypothesis = load_hypothesis(path)
+    spec = hypothesis.spec
+    seed = spec.seed if seed is None else seed
+    checkpoint = checkpoint if checkpoint is not None else spec.model.checkpoint
+    graph = compile_hypothesis(hypothesis)  # validated against the declared / known shape first
+    rows = load_rows(spec.data, hypothesis.base_dir)
+
+    from circuitspec.engine.models import load_model
+    from circuitspec.engine.planner import run_claims
+
+    model = loaded_model or load_model(spec.model, hypothesis.base_dir, checkpoint=checkpoint)
+    if model.shape != graph.shape:  # the weights are the final word on the shape
+        graph = compile_hypothesis(hypothesis, shape=model.shape)
+    measurements = run_claims(graph, model, rows, hypothesis.base_dir, progress=progress, seed=seed)
+
+    outcomes = []
+    for claim in graph.claims:
+        outcomes.append(
+            evaluate_claim(measurements[claim.id], claim.expectation, confidence=claim.confidence, seed=seed)
+        )
+    correction = adjust(outcomes, method=spec.multiple_comparisons)
+    return Verification(
+        hypothesis=hypothesis,
+        graph=graph,
+        model_identity=dict(model.identity),
+        measurements=measurements,
+        outcomes=outcomes,
+        correction=correction,
+        seed=seed,
+        checkpoint=checkpoint,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def exit_code(outcomes: list[Any], allow_inconclusive: bool = False) -> int:
+    """0 when every claim passes (or is inconclusive and that is allowed), else 1."""
+    ok = {"pass", "inconclusive"} if allow_inconclusive else {"pass"}
+    return 0 if all(o.verdict in ok for o in outcomes) else 1
+
+
+def verify(
+    path: str | Path,
+    *,
+    checkpoint: int | str | None = None,
+    out: str | Path | None = None,
+    allow_inconclusive: bool = False,
+    junit: str | Path | None = None,
+    baseline: str | Path | None = None,
+    seed: int | None = None,
+    progress: bool = True,
+    console: Any = None,
+) -> int:
+    """Run a hypothesis, write its reports, print the verdict table; return the exit code.
+
+    Raises :class:`CircuitSpecError` on bad input (the CLI turns it into one line and exit 2).
+    """
+    from rich.console import Console
+
+    from circuitspec.reports import build_report_input, print_verdict_table, write_junit, write_reports
+
+    console = console or Console()
+    result = run_verification(path, checkpoint=checkpoint, seed=seed, progress=progress)
+    out_dir = Path(out) if out else default_report_dir(Path(path), result.hypothesis.spec.name, None)
+    report_input = build_report_input(result)
+    paths = write_reports(report_input, out_dir)
+    print_verdict_table(result.outcomes, console, paths["html"])
+    if junit:
+        write_junit(result.outcomes, Path(junit), result.hypothesis.spec.name, allow_inconclusive)
+    code = exit_code(result.outcomes, allow_inconclusive)
+    if baseline:
+        from circuitspec.regress import diff_reports
+
+        regressions = diff_reports(Path(baseline), paths["json"], console=console)
+        code = max(code, 1 if regressions else 0)
+    return code
+
+
+def _check_path(path: str | Path) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise CircuitSpecError(f"no such hypothesis file (looked at {p.resolve()})", file=str(path))
+    return p

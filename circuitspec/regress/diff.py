@@ -1,0 +1,306 @@
+"""Compare two ``report.json`` files claim by claim: what got worse, what moved, what vanished.
+
+A claim *regresses* when
+
+* its verdict got worse (pass → inconclusive / fail, inconclusive → fail);
+* its statistic moved (either direction) by more than its tolerance: ``tolerance`` (absolute)
+  and / or ``tolerance_ci_widths`` (× the width of the *baseline* CI), both from the claim in
+  the YAML; when both are given the claim regresses as soon as it leaves either band;
+  a move exactly at the tolerance is allowed;
+* it measures a different statistic than the baseline did (the baseline is stale);
+* it disappeared from the new report.
+
+Claims new in the new report are listed but are not regressions. Tolerances are read from the
+hypothesis file the new report names (re-loaded with the spec loader), so nothing depends on
+the report writer copying them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from circuitspec.errors import CircuitSpecError
+
+__all__ = [
+    "ClaimComparison",
+    "ClaimTolerance",
+    "Regression",
+    "compare_reports",
+    "diff_reports",
+    "load_report",
+    "print_diff_table",
+    "tolerances_from_hypothesis",
+]
+
+VERDICT_RANK = {"pass": 0, "inconclusive": 1, "fail": 2}
+# A move equal to the tolerance must not be flagged because of float rounding in ``new - base``.
+_RELATIVE_ROUNDING = 1e-9
+_ABSOLUTE_ROUNDING = 1e-12
+
+
+@dataclass(frozen=True)
+class ClaimTolerance:
+    """How far a claim's statistic may move before it counts as a regression."""
+
+    absolute: float | None = None
+    ci_widths: float | None = None
+
+    def allowed(self, baseline_ci: dict | None) -> list[tuple[str, float]]:
+        """The bands that apply, as ``(description, allowed |Δ|)`` pairs."""
+        bands: list[tuple[str, float]] = []
+        if self.absolute is not None:
+            bands.append((f"±{self.absolute:g}", float(self.absolute)))
+        if self.ci_widths is not None and baseline_ci is not None:
+            width = float(baseline_ci["high"]) - float(baseline_ci["low"])
+            if math.isfinite(width):
+                bands.append(
+                    (f"±{self.ci_widths:g} CI widths ({self.ci_widths * width:.4g})", self.ci_widths * width)
+                )
+        return bands
+
+
+@dataclass(frozen=True)
+class Regression:
+    """One claim that regressed; ``reason`` is a sentence a person can read in a CI log."""
+
+    claim_id: str
+    kind: str  # 'verdict' | 'moved' | 'statistic' | 'missing'
+    reason: str
+    base_verdict: str | None = None
+    new_verdict: str | None = None
+    base_estimate: float | None = None
+    new_estimate: float | None = None
+
+
+@dataclass(frozen=True)
+class ClaimComparison:
+    """One row of the diff table (every claim in either report)."""
+
+    claim_id: str
+    base: dict | None
+    new: dict | None
+    tolerance: str
+    regressions: tuple[Regression, ...]
+
+    @property
+    def status(self) -> str:
+        if self.regressions:
+            return "REGRESSED"
+        if self.base is None:
+            return "new"
+        return "ok"
+
+
+def load_report(path: str | Path) -> dict:
+    """Read a report.json; a one-line :class:`CircuitSpecError` if it is missing or not a report."""
+    p = Path(path)
+    if not p.is_file():
+        raise CircuitSpecError(f"no such report (looked at {p.resolve()})", file=str(path))
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CircuitSpecError(f"not a JSON report: {error}", file=str(path)) from None
+    if not isinstance(data, dict) or not isinstance(data.get("claims"), list):
+        raise CircuitSpecError("not a circuitspec report (no 'claims' list)", file=str(path))
+    return data
+
+
+def _claim_id(claim: dict) -> str:
+    return str(claim.get("id", claim.get("claim_id")))
+
+
+def report_hypothesis_path(report: dict) -> str | None:
+    """The hypothesis file a report was made from, wherever the report writer put it."""
+    hypothesis = report.get("hypothesis")
+    if isinstance(hypothesis, dict):
+        return hypothesis.get("path") or hypothesis.get("file")
+    if isinstance(hypothesis, str):
+        return hypothesis
+    return report.get("hypothesis_path")
+
+
+def tolerances_from_hypothesis(path: str | Path) -> dict[str, ClaimTolerance]:
+    """Claim id → tolerance, from the YAML (``each:`` claims share their parent's tolerance)."""
+    from circuitspec.spec.loader import load_hypothesis
+
+    loaded = load_hypothesis(path)
+    return {
+        claim.id: ClaimTolerance(claim.tolerance, claim.tolerance_ci_widths)
+        for claim in [*loaded.spec.claims, *loaded.claims]
+        if claim.tolerance is not None or claim.tolerance_ci_widths is not None
+    }
+
+
+def _find_hypothesis(report: dict, report_path: Path) -> Path | None:
+    named = report_hypothesis_path(report)
+    if not named:
+        return None
+    for candidate in (Path(named), report_path.parent / named):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _tolerance_for(claim_id: str, tolerances: dict[str, ClaimTolerance], claim: dict) -> ClaimTolerance:
+    if claim_id in tolerances:
+        return tolerances[claim_id]
+    parent = claim_id.split("[", 1)[0]  # 'id[target]' from each: expansion
+    if parent in tolerances:
+        return tolerances[parent]
+    # a report writer may also have copied them into the claim record
+    return ClaimTolerance(claim.get("tolerance"), claim.get("tolerance_ci_widths"))
+
+
+def _compare_claim(claim_id: str, base: dict, new: dict, tolerance: ClaimTolerance) -> list[Regression]:
+    found: list[Regression] = []
+    base_verdict, new_verdict = base.get("verdict"), new.get("verdict")
+    base_estimate, new_estimate = base.get("estimate"), new.get("estimate")
+    common = dict(
+        base_verdict=base_verdict,
+        new_verdict=new_verdict,
+        base_estimate=base_estimate,
+        new_estimate=new_estimate,
+    )
+    if VERDICT_RANK.get(new_verdict, 2) > VERDICT_RANK.get(base_verdict, 2):
+        found.append(Regression(claim_id, "verdict", f"verdict {base_verdict} → {new_verdict}", **common))
+    if base.get("statistic") != new.get("statistic"):
+        found.append(
+            Regression(
+                claim_id,
+                "statistic",
+                f"measures {new.get('statistic')!r}, the baseline measured {base.get('statistic')!r} "
+                "(re-run `circuitspec baseline`)",
+                **common,
+            )
+        )
+        return found
+    bands = tolerance.allowed(base.get("ci"))
+    if not bands:
+        return found
+    if base_estimate is None or new_estimate is None:
+        if base_estimate != new_estimate:
+            found.append(
+                Regression(claim_id, "moved", f"estimate {base_estimate} → {new_estimate}", **common)
+            )
+        return found
+    delta = float(new_estimate) - float(base_estimate)
+    for description, allowed in bands:
+        if abs(delta) > allowed * (1 + _RELATIVE_ROUNDING) + _ABSOLUTE_ROUNDING:
+            found.append(
+                Regression(
+                    claim_id,
+                    "moved",
+                    f"{new.get('statistic')} moved {delta:+.4g} ({base_estimate:.4g} → {new_estimate:.4g}), "
+                    f"beyond {description}",
+                    **common,
+                )
+            )
+            break
+    return found
+
+
+def compare_reports(
+    base: dict, new: dict, tolerances: dict[str, ClaimTolerance] | None = None
+) -> list[ClaimComparison]:
+    """Every claim of either report, baseline order first, with the regressions it shows."""
+    tolerances = tolerances or {}
+    base_claims = {_claim_id(c): c for c in base["claims"]}
+    new_claims = {_claim_id(c): c for c in new["claims"]}
+    order = list(base_claims) + [cid for cid in new_claims if cid not in base_claims]
+    rows = []
+    for claim_id in order:
+        b, n = base_claims.get(claim_id), new_claims.get(claim_id)
+        tolerance = _tolerance_for(claim_id, tolerances, n or b or {})
+        bands = ", ".join(d for d, _ in tolerance.allowed((b or {}).get("ci"))) or "-"
+        if n is None:
+            regressions = (
+                Regression(
+                    claim_id,
+                    "missing",
+                    "claim disappeared from the new report",
+                    base_verdict=b.get("verdict") if b else None,
+                    base_estimate=b.get("estimate") if b else None,
+                ),
+            )
+        elif b is None:
+            regressions = ()
+        else:
+            regressions = tuple(_compare_claim(claim_id, b, n, tolerance))
+        rows.append(ClaimComparison(claim_id, b, n, bands, regressions))
+    return rows
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _fmt_claim(claim: dict | None) -> str:
+    if claim is None:
+        return "(absent)"
+    ci = claim.get("ci")
+    interval = f" [{_fmt(ci.get('low'))}, {_fmt(ci.get('high'))}]" if ci else ""
+    return f"{claim.get('verdict')}  {_fmt(claim.get('estimate'))}{interval}"
+
+
+def print_diff_table(rows: list[ClaimComparison], console: Any, title: str = "baseline → new") -> None:
+    """A table a person can read in a CI log (rich drops colours when output is not a terminal)."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_lines=False)
+    for column in ("claim", "baseline", "new", "tolerance", "status"):
+        table.add_column(column, overflow="fold")
+    styles = {"REGRESSED": "bold red", "ok": "green", "new": "cyan"}
+    for row in rows:
+        status = row.status
+        detail = "; ".join(r.reason for r in row.regressions)
+        table.add_row(
+            row.claim_id,
+            _fmt_claim(row.base),
+            _fmt_claim(row.new),
+            row.tolerance,
+            f"[{styles[status]}]{status}[/]" + (f": {detail}" if detail else ""),
+        )
+    console.print(table)
+    regressed = [row.claim_id for row in rows if row.regressions]
+    if regressed:
+        console.print(f"{len(regressed)} regression(s): {', '.join(regressed)}", markup=False)
+    else:
+        console.print("no regressions", markup=False)
+
+
+def diff_reports(
+    base_json: str | Path,
+    new_json: str | Path,
+    console: Any = None,
+    *,
+    hypothesis: str | Path | None = None,
+) -> list[Regression]:
+    """Compare two report.json files, print the table, return every regression (empty: none).
+
+    Tolerances come from ``hypothesis`` if given, else from the hypothesis file the new (then
+    the baseline) report names, when it can be found.
+    """
+    from rich.console import Console
+
+    console = console or Console()
+    base_path, new_path = Path(base_json), Path(new_json)
+    base, new = load_report(base_path), load_report(new_path)
+    hypothesis_path = Path(hypothesis) if hypothesis else None
+    if hypothesis_path is None:
+        hypothesis_path = _find_hypothesis(new, new_path) or _find_hypothesis(base, base_path)
+    tolerances = tolerances_from_hypothesis(hypothesis_path) if hypothesis_path else {}
+    rows = compare_reports(base, new, tolerances)
+    source = (
+        f"tolerances from {hypothesis_path}" if hypothesis_path else "no hypothesis file found: no tolerances"
+    )
+    print_diff_table(rows, console, title=f"{base_path} → {new_path} ({source})")
+    return [regression for row in rows for regression in row.regressions]

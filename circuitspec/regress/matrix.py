@@ -1,0 +1,287 @@
+"""The regression matrix: claims × checkpoints (statistic, CI, verdict), as JSON, Markdown and HTML.
+
+Built from :class:`ClaimOutcome` lists (the stats → reports contract), so it needs no model; the
+HTML page is self-contained, with one plot per claim of the statistic across checkpoints and
+its CI band (matplotlib, inline base64 PNG).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from circuitspec.stats.outcome import ClaimOutcome, Interval
+
+__all__ = [
+    "MATRIX_SCHEMA_VERSION",
+    "CheckpointRun",
+    "MatrixCell",
+    "MatrixRow",
+    "RegressionMatrix",
+    "build_matrix",
+    "plot_claim_png",
+    "print_matrix_table",
+    "render_html",
+    "render_markdown",
+    "write_matrix",
+]
+
+MATRIX_SCHEMA_VERSION = 1
+VERDICT_COLOURS = {"pass": "#2e7d32", "inconclusive": "#ef8f00", "fail": "#c62828"}
+
+
+@dataclass
+class CheckpointRun:
+    """One checkpoint's outcomes and where its report was written."""
+
+    checkpoint: int | str
+    outcomes: list[ClaimOutcome]
+    report_dir: str | None = None
+
+
+@dataclass
+class MatrixCell:
+    estimate: float | None
+    ci: Interval | None
+    verdict: str
+    reason: str = ""
+
+
+@dataclass
+class MatrixRow:
+    """One claim across checkpoints; ``cells`` is keyed by ``str(checkpoint)`` (absent: not run)."""
+
+    claim_id: str
+    kind: str
+    statistic: str
+    expectation: str
+    cells: dict[str, MatrixCell] = field(default_factory=dict)
+
+
+@dataclass
+class RegressionMatrix:
+    hypothesis_name: str
+    hypothesis_path: str
+    checkpoints: list[int | str]
+    rows: list[MatrixRow]
+    report_dirs: dict[str, str | None] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data (floats rounded like report.json, keys sorted when written)."""
+        from circuitspec.reports.json_report import jsonable
+
+        body = {
+            "schema_version": MATRIX_SCHEMA_VERSION,
+            "hypothesis": {"name": self.hypothesis_name, "path": self.hypothesis_path},
+            "checkpoints": [
+                {"name": c, "report_dir": self.report_dirs.get(str(c))} for c in self.checkpoints
+            ],
+            "claims": [
+                {
+                    "id": row.claim_id,
+                    "kind": row.kind,
+                    "statistic": row.statistic,
+                    "expectation": row.expectation,
+                    "cells": [
+                        None
+                        if (cell := row.cells.get(str(c))) is None
+                        else {
+                            "checkpoint": c,
+                            "estimate": cell.estimate,
+                            "ci": cell.ci,
+                            "verdict": cell.verdict,
+                            "reason": cell.reason,
+                        }
+                        for c in self.checkpoints
+                    ],
+                }
+                for row in self.rows
+            ],
+        }
+        notes: list[str] = []
+        data = jsonable(body, notes)
+        data["notes"] = notes
+        return data
+
+
+def build_matrix(name: str, path: str, runs: Sequence[CheckpointRun]) -> RegressionMatrix:
+    """Claims (first-seen order) × checkpoints (given order) from each checkpoint's outcomes."""
+    rows: dict[str, MatrixRow] = {}
+    for run in runs:
+        for outcome in run.outcomes:
+            row = rows.setdefault(
+                outcome.claim_id,
+                MatrixRow(outcome.claim_id, outcome.kind, outcome.statistic, outcome.expectation),
+            )
+            row.cells[str(run.checkpoint)] = MatrixCell(
+                outcome.estimate, outcome.ci, outcome.verdict, outcome.reason
+            )
+    return RegressionMatrix(
+        hypothesis_name=name,
+        hypothesis_path=path,
+        checkpoints=[run.checkpoint for run in runs],
+        rows=list(rows.values()),
+        report_dirs={str(run.checkpoint): run.report_dir for run in runs},
+    )
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _cell_text(cell: MatrixCell | None) -> str:
+    if cell is None:
+        return "-"
+    interval = f" [{_number(cell.ci.low)}, {_number(cell.ci.high)}]" if cell.ci else ""
+    return f"{cell.verdict} {_number(cell.estimate)}{interval}"
+
+
+def render_markdown(matrix: RegressionMatrix) -> str:
+    """A Markdown table: one row per claim, one column per checkpoint, ``verdict estimate [CI]``."""
+    header = ["claim", "statistic", *[str(c) for c in matrix.checkpoints]]
+    lines = [
+        f"# Regression: {matrix.hypothesis_name}",
+        "",
+        f"Hypothesis `{matrix.hypothesis_path}` across {len(matrix.checkpoints)} checkpoints. "
+        "Each cell: verdict, estimate, [confidence interval].",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for row in matrix.rows:
+        cells = [_cell_text(row.cells.get(str(c))) for c in matrix.checkpoints]
+        lines.append("| " + " | ".join([f"`{row.claim_id}`", row.statistic, *cells]) + " |")
+    lines.append("")
+    for checkpoint in matrix.checkpoints:
+        report_dir = matrix.report_dirs.get(str(checkpoint))
+        if report_dir:
+            lines.append(f"- checkpoint `{checkpoint}`: [{report_dir}/report.md]({report_dir}/report.md)")
+    return "\n".join(lines) + "\n"
+
+
+def plot_claim_png(row: MatrixRow, checkpoints: Sequence[int | str]) -> bytes:
+    """The claim's statistic across checkpoints with its CI band and the expectation's guide, as PNG."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from circuitspec.reports.plotdata import expectation_guide
+
+    cells = [row.cells.get(str(c)) for c in checkpoints]
+    x = np.arange(len(checkpoints))
+
+    def series(get: Any) -> np.ndarray:
+        return np.array([np.nan if c is None or get(c) is None else float(get(c)) for c in cells])
+
+    estimate = series(lambda c: c.estimate)
+    low = series(lambda c: c.ci.low if c.ci else None)
+    high = series(lambda c: c.ci.high if c.ci else None)
+
+    figure = Figure(figsize=(6.4, 3.0), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    axes.fill_between(x, low, high, color="#1f77b4", alpha=0.2, linewidth=0, label="CI")
+    axes.plot(x, estimate, color="#1f77b4", linewidth=1.5)
+    for i, cell in enumerate(cells):
+        if cell is not None and np.isfinite(estimate[i]):
+            axes.scatter([i], [estimate[i]], color=VERDICT_COLOURS.get(cell.verdict, "grey"), zorder=3, s=36)
+    guide = expectation_guide(row.expectation, row.statistic)
+    if guide and "threshold" in guide:
+        axes.axhline(guide["threshold"], color="black", linestyle="--", linewidth=1, label=row.expectation)
+    elif guide and "margin" in guide:
+        margin = guide["margin"]
+        axes.axhspan(-margin, margin, color="grey", alpha=0.15, label=row.expectation)
+    axes.set_xticks(x, [str(c) for c in checkpoints], rotation=30 if len(checkpoints) > 4 else 0)
+    axes.set_xlabel("checkpoint")
+    axes.set_ylabel(row.statistic)
+    axes.set_title(row.claim_id, fontsize=10)
+    axes.legend(loc="best", fontsize=8)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem;color:#222;max-width:1200px}
+table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}
+th{background:#f3f3f3}td.pass{background:#e8f5e9}td.fail{background:#ffebee}td.inconclusive{background:#fff3e0}
+code{font-size:.9em}.plot{margin:1.5rem 0}.plot img{max-width:100%}
+"""
+
+
+def render_html(matrix: RegressionMatrix) -> str:
+    """A self-contained page: the matrix (cells coloured by verdict) and one plot per claim."""
+    esc = html.escape
+    head = "".join(f"<th>{esc(str(c))}</th>" for c in matrix.checkpoints)
+    body_rows = []
+    for row in matrix.rows:
+        cells = []
+        for checkpoint in matrix.checkpoints:
+            cell = row.cells.get(str(checkpoint))
+            css = cell.verdict if cell else ""
+            title = esc(cell.reason) if cell else ""
+            cells.append(f'<td class="{esc(css)}" title="{title}">{esc(_cell_text(cell))}</td>')
+        body_rows.append(
+            f"<tr><td><code>{esc(row.claim_id)}</code></td><td>{esc(row.expectation)}</td>{''.join(cells)}</tr>"
+        )
+    plots = []
+    for row in matrix.rows:
+        png = base64.b64encode(plot_claim_png(row, matrix.checkpoints)).decode("ascii")
+        plots.append(
+            f'<div class="plot"><h3><code>{esc(row.claim_id)}</code></h3>'
+            f'<img alt="{esc(row.statistic)} of {esc(row.claim_id)} across checkpoints" '
+            f'src="data:image/png;base64,{png}"></div>'
+        )
+    links = "".join(
+        f'<li>{esc(str(c))}: <a href="{esc(d)}/report.html">{esc(d)}/report.html</a></li>'
+        for c in matrix.checkpoints
+        if (d := matrix.report_dirs.get(str(c)))
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>Regression: {esc(matrix.hypothesis_name)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>Regression: {esc(matrix.hypothesis_name)}</h1>"
+        f"<p>Hypothesis <code>{esc(matrix.hypothesis_path)}</code> across "
+        f"{len(matrix.checkpoints)} checkpoints. Each cell: verdict, estimate, [confidence interval].</p>"
+        f"<table><thead><tr><th>claim</th><th>expectation</th>{head}</tr></thead>"
+        f"<tbody>{''.join(body_rows)}</tbody></table>"
+        f"<h2>Statistics across checkpoints</h2>{''.join(plots)}"
+        f"<h2>Per-checkpoint reports</h2><ul>{links}</ul></body></html>\n"
+    )
+
+
+def write_matrix(matrix: RegressionMatrix, out_dir: str | Path) -> dict[str, Path]:
+    """``regression.json`` / ``regression.md`` / ``regression.html`` in ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out / "regression.json", "md": out / "regression.md", "html": out / "regression.html"}
+    paths["json"].write_text(
+        json.dumps(matrix.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    paths["md"].write_text(render_markdown(matrix), encoding="utf-8")
+    paths["html"].write_text(render_html(matrix), encoding="utf-8")
+    return paths
+
+
+def print_matrix_table(matrix: RegressionMatrix, console: Any) -> None:
+    """The matrix in the terminal: claims × checkpoints, cells coloured by verdict on a TTY."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"{matrix.hypothesis_name}: claims × checkpoints", box=box.SIMPLE_HEAD)
+    table.add_column("claim", overflow="fold")
+    for checkpoint in matrix.checkpoints:
+        table.add_column(str(checkpoint), overflow="fold")
+    styles = {"pass": "green", "inconclusive": "yellow", "fail": "red"}
+    for row in matrix.rows:
+        cells = [row.cells.get(str(c)) for c in matrix.checkpoints]
+        table.add_row(
+            Text(row.claim_id),
+            *[Text(_cell_text(cell), style=styles.get(cell.verdict, "") if cell else "") for cell in cells],
+        )
+    console.print(table)

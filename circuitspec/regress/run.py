@@ -1,0 +1,162 @@
+"""`circuitspec regress` and `circuitspec baseline`: verify one hypothesis on several checkpoints.
+
+Each checkpoint gets a full verification and its own report under
+``reports/<name>/checkpoint-<X>/``; the model is freed before the next one loads. The matrix of
+claims × checkpoints goes to ``reports/<name>/regression.{json,md,html}``.
+"""
+
+from __future__ import annotations
+
+import gc
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from circuitspec.errors import CircuitSpecError
+
+from .matrix import CheckpointRun, RegressionMatrix, build_matrix, print_matrix_table, write_matrix
+
+__all__ = ["RegressResult", "baseline", "free_model_memory", "parse_checkpoints", "regress"]
+
+
+@dataclass
+class RegressResult:
+    matrix: RegressionMatrix
+    paths: dict[str, Path]  # regression.{json,md,html}
+    exit_code: int  # verify's exit code on the last checkpoint listed
+
+
+def parse_checkpoints(text: str | Sequence[int | str] | None) -> list[int | str]:
+    """``"0,500,final"`` → ``[0, 500, 'final']`` (all-digit names become training steps)."""
+    if text is None:
+        return []
+    items = text.split(",") if isinstance(text, str) else list(text)
+    parsed: list[int | str] = []
+    for item in items:
+        name = item.strip() if isinstance(item, str) else item
+        if name == "":
+            continue
+        parsed.append(int(name) if isinstance(name, str) and name.isdigit() else name)
+    return parsed
+
+
+def free_model_memory() -> None:
+    """Collect garbage and return cached GPU memory (only if torch is already imported)."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _write_checkpoint_report(result: Any, out_dir: Path) -> dict[str, Path]:
+    from circuitspec.reports import build_report_input, write_reports
+
+    return write_reports(build_report_input(result), out_dir)
+
+
+def regress(
+    file: str | Path,
+    checkpoints: str | Sequence[int | str] | None = None,
+    *,
+    out: str | Path | None = None,
+    seed: int | None = None,
+    allow_inconclusive: bool = False,
+    progress: bool = True,
+    console: Any = None,
+    run: Callable[..., Any] | None = None,
+) -> RegressResult:
+    """Verify ``file`` on every checkpoint (the argument, else the YAML's ``checkpoints:``).
+
+    ``run`` replaces :func:`circuitspec.pipeline.run_verification` (tests). Returns the matrix,
+    the written paths, and the exit code ``verify`` would give on the last checkpoint.
+    """
+    from rich.console import Console
+
+    from circuitspec.pipeline import default_report_dir, exit_code
+    from circuitspec.spec.loader import load_hypothesis
+
+    console = console or Console()
+    path = Path(file)
+    if not path.is_file():
+        raise CircuitSpecError(f"no such hypothesis file (looked at {path.resolve()})", file=str(file))
+    spec = load_hypothesis(path).spec
+    wanted = parse_checkpoints(checkpoints) or list(spec.checkpoints)
+    if not wanted:
+        raise CircuitSpecError(
+            "no checkpoints to compare: pass --checkpoints A,B,C or list 'checkpoints:' in the YAML",
+            file=str(file),
+        )
+    if run is None:
+        from circuitspec.pipeline import run_verification as run
+
+    runs: list[CheckpointRun] = []
+    last_code = 0
+    for checkpoint in wanted:
+        console.print(f"checkpoint {checkpoint}", markup=False)
+        result = run(path, checkpoint=checkpoint, seed=seed, progress=progress)
+        report_dir = (
+            Path(out) / f"checkpoint-{checkpoint}" if out else default_report_dir(path, spec.name, checkpoint)
+        )
+        _write_checkpoint_report(result, report_dir)
+        runs.append(CheckpointRun(checkpoint, list(result.outcomes), report_dir.as_posix()))
+        last_code = exit_code(result.outcomes, allow_inconclusive)
+        del result  # the model went out of scope inside the run; drop measurements too
+        free_model_memory()
+
+    matrix = build_matrix(spec.name, path.as_posix(), runs)
+    out_dir = Path(out) if out else default_report_dir(path, spec.name, None)
+    for run_ in runs:  # links inside the matrix pages are relative to them
+        if run_.report_dir:
+            matrix.report_dirs[str(run_.checkpoint)] = _relative(Path(run_.report_dir), out_dir)
+    paths = write_matrix(matrix, out_dir)
+    print_matrix_table(matrix, console)
+    console.print(f"matrix: {paths['html']}", markup=False)
+    return RegressResult(matrix, paths, last_code)
+
+
+def _relative(target: Path, start: Path) -> str:
+    try:
+        return target.resolve().relative_to(start.resolve()).as_posix()
+    except ValueError:
+        return target.as_posix()
+
+
+def baseline(
+    file: str | Path,
+    out: str | Path | None = None,
+    checkpoint: int | str | None = None,
+    *,
+    seed: int | None = None,
+    progress: bool = True,
+    console: Any = None,
+    run: Callable[..., Any] | None = None,
+) -> Path:
+    """Verify ``file`` and keep its report.json as the baseline (default ``reports/<name>/baseline.json``)."""
+    from rich.console import Console
+
+    from circuitspec.pipeline import default_report_dir
+
+    console = console or Console()
+    path = Path(file)
+    if not path.is_file():
+        raise CircuitSpecError(f"no such hypothesis file (looked at {path.resolve()})", file=str(file))
+    if run is None:
+        from circuitspec.pipeline import run_verification as run
+    result = run(path, checkpoint=checkpoint, seed=seed, progress=progress)
+    name = result.hypothesis.spec.name
+    report_dir = default_report_dir(path, name, checkpoint)
+    written = _write_checkpoint_report(result, report_dir)
+    target = Path(out) if out else default_report_dir(path, name, None) / "baseline.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if Path(written["json"]).resolve() != target.resolve():
+        shutil.copyfile(written["json"], target)
+    verdicts = [o.verdict for o in result.outcomes]
+    console.print(
+        f"baseline: {target} ({len(verdicts)} claims: {verdicts.count('pass')} pass, "
+        f"{verdicts.count('inconclusive')} inconclusive, {verdicts.count('fail')} fail)",
+        markup=False,
+    )
+    return target

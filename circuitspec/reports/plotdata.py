@@ -1,0 +1,261 @@
+"""Which plots a claim gets, as plain data (the JSON report stores it; ``plots.py`` draws it).
+
+Each plot is a dict with a ``type``:
+
+- ``bars``: labelled estimates with CI error bars (per target, per layer, or the claim's estimate);
+- ``sweep``: estimates over a numeric sweep variable (α) with a CI band;
+- ``heatmap``: a layer × head grid (``Measurement.extra["grid"]``);
+- ``attention``: an attention pattern over tokens (``Measurement.extra["attention"]``);
+- ``baseline_histogram``: the random-circuit statistics with the observed value;
+- ``runs``: mean clean / corrupted / intervened metric with CIs;
+- ``distribution``: a histogram of the per-prompt ``value`` with the estimate's CI.
+
+CIs computed here (per-target and per-run means) are normal approximations, labelled as such;
+the claim's own CI always comes from the statistics layer.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+from circuitspec.measurement import Measurement
+from circuitspec.stats.outcome import ClaimOutcome
+
+__all__ = ["claim_plots", "expectation_guide", "mean_ci", "point_statistic"]
+
+_BAR_KINDS = ("attribution", "logit_lens")
+_RUN_ARRAYS = ("clean", "corrupt", "intervened")
+_HISTOGRAM_BINS = 30
+
+
+def mean_ci(values: Any, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and normal-approximation CI of a per-prompt array (NaNs dropped)."""
+    x = np.asarray(values, dtype=float).ravel()
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(x.mean())
+    if x.size < 2:
+        return mean, mean, mean
+    half = NormalDist().inv_cdf(0.5 + level / 2) * float(x.std(ddof=1)) / math.sqrt(x.size)
+    return mean, mean - half, mean + half
+
+
+def expectation_guide(expect: str | None, statistic: str) -> dict[str, Any] | None:
+    """A line or band to draw for the expectation: ``{"threshold": t}`` or ``{"margin": m}``."""
+    if not expect:
+        return None
+    try:
+        from circuitspec.spec.expectations import parse_expectation
+
+        parsed = parse_expectation(expect)
+    except Exception:  # an unparsable expectation just gets no guide line
+        return None
+    if parsed.form == "compare" and parsed.threshold is not None and parsed.statistic == statistic:
+        return {"threshold": parsed.threshold, "op": parsed.op}
+    if parsed.form == "equivalence" and parsed.threshold is not None:
+        return {"margin": parsed.threshold}
+    return None
+
+
+def point_statistic(outcome: ClaimOutcome, expect: str | None) -> str:
+    """What each sweep point's estimate is: a trend's statistic (its rho is about the points)."""
+    try:
+        from circuitspec.spec.expectations import parse_expectation
+
+        return parse_expectation(expect or outcome.expectation).statistic
+    except Exception:  # unparsable: fall back to the claim's statistic name
+        return outcome.statistic
+
+
+def _points_plot(outcome: ClaimOutcome, variable: str | None, statistic: str) -> dict[str, Any]:
+    xs = [p.x for p in outcome.points]
+    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
+    plot_type = "bars" if outcome.kind in _BAR_KINDS or not numeric else "sweep"
+    return {
+        "type": plot_type,
+        "title": f"{statistic} by {variable or 'point'}",
+        "xlabel": variable or "point",
+        "ylabel": statistic,
+        "labels" if plot_type == "bars" else "x": [x if numeric else str(x) for x in xs],
+        "estimates": [p.estimate for p in outcome.points],
+        "low": [p.ci.low if p.ci else None for p in outcome.points],
+        "high": [p.ci.high if p.ci else None for p in outcome.points],
+        "ci_level": next((p.ci.level for p in outcome.points if p.ci), None),
+        "ci_method": next((p.ci.method for p in outcome.points if p.ci), None),
+        "log_x": plot_type == "sweep" and _wants_log(xs),
+    }
+
+
+def _wants_log(xs: list[Any]) -> bool:
+    """α sweeps like ±2^k read better on a symmetric-log axis."""
+    values = sorted(abs(float(x)) for x in xs if float(x) != 0)
+    return len(values) >= 3 and values[-1] / values[0] >= 16
+
+
+def _per_target_plot(per_target: dict[str, Any], level: float) -> dict[str, Any]:
+    labels, estimates, lows, highs = [], [], [], []
+    for label, values in per_target.items():
+        mean, low, high = mean_ci(values, level)
+        labels.append(str(label))
+        estimates.append(mean)
+        lows.append(low)
+        highs.append(high)
+    return {
+        "type": "bars",
+        "title": "mean per target",
+        "xlabel": "target",
+        "ylabel": "mean per prompt",
+        "labels": labels,
+        "estimates": estimates,
+        "low": lows,
+        "high": highs,
+        "ci_level": level,
+        "ci_method": "normal",
+        "per_target": True,
+    }
+
+
+def _estimate_bar(outcome: ClaimOutcome, targets: list[str]) -> dict[str, Any]:
+    ci = outcome.ci
+    return {
+        "type": "bars",
+        "title": f"{outcome.statistic} of {' + '.join(targets) or outcome.claim_id}",
+        "xlabel": "targets",
+        "ylabel": outcome.statistic,
+        "labels": [" + ".join(targets) or outcome.claim_id],
+        "estimates": [outcome.estimate],
+        "low": [ci.low if ci else None],
+        "high": [ci.high if ci else None],
+        "ci_level": ci.level if ci else None,
+        "ci_method": ci.method if ci else None,
+    }
+
+
+def _baseline_plot(outcome: ClaimOutcome, baseline: np.ndarray) -> dict[str, Any]:
+    values = np.asarray(baseline, dtype=float).ravel()
+    finite = values[np.isfinite(values)]
+    observed = outcome.details.get("observed", outcome.estimate)
+    span = finite if observed is None or not np.isfinite(observed) else np.append(finite, observed)
+    counts, edges = np.histogram(finite, bins=_HISTOGRAM_BINS, range=_range(span))
+    return {
+        "type": "baseline_histogram",
+        "title": f"{outcome.statistic} of {finite.size} random circuits vs the hypothesis",
+        "xlabel": outcome.statistic,
+        "ylabel": "random circuits",
+        "edges": edges.tolist(),
+        "counts": counts.tolist(),
+        "observed": observed,
+        "n": int(values.size),
+        "baseline_mean": float(finite.mean()) if finite.size else None,
+        "percentile": outcome.percentile,
+        "p_value": outcome.p_value,
+    }
+
+
+def _range(values: np.ndarray) -> tuple[float, float] | None:
+    if values.size == 0:
+        return None
+    low, high = float(values.min()), float(values.max())
+    return (low - 0.5, high + 0.5) if low == high else (low, high)
+
+
+def _runs_plot(measurement: Measurement, level: float) -> dict[str, Any]:
+    stats = [mean_ci(measurement.arrays[name], level) for name in _RUN_ARRAYS]
+    return {
+        "type": "runs",
+        "title": "mean metric per run",
+        "xlabel": "run",
+        "ylabel": "metric",
+        "labels": list(_RUN_ARRAYS),
+        "estimates": [s[0] for s in stats],
+        "low": [s[1] for s in stats],
+        "high": [s[2] for s in stats],
+        "ci_level": level,
+        "ci_method": "normal",
+    }
+
+
+def _distribution_plot(outcome: ClaimOutcome, values: np.ndarray) -> dict[str, Any]:
+    x = np.asarray(values, dtype=float).ravel()
+    finite = x[np.isfinite(x)]
+    counts, edges = np.histogram(
+        finite, bins=min(_HISTOGRAM_BINS, max(5, finite.size // 3)), range=_range(finite)
+    )
+    ci = outcome.ci
+    return {
+        "type": "distribution",
+        "title": f"per-prompt value (n={finite.size})",
+        "xlabel": "value",
+        "ylabel": "prompts",
+        "edges": edges.tolist(),
+        "counts": counts.tolist(),
+        "estimate": outcome.estimate,
+        "low": ci.low if ci else None,
+        "high": ci.high if ci else None,
+        "statistic": outcome.statistic,
+    }
+
+
+def claim_plots(
+    outcome: ClaimOutcome,
+    measurement: Measurement | None,
+    targets: list[str] | None = None,
+    expect: str | None = None,
+) -> list[dict[str, Any]]:
+    """The plots that fit one claim, as data; the first is its main plot."""
+    targets = list(targets or [])
+    level = outcome.ci.level if outcome.ci else 0.95
+    extra = measurement.extra if measurement is not None else {}
+    plots: list[dict[str, Any]] = []
+    if outcome.points:
+        variable = measurement.sweep_variable if measurement is not None else None
+        plots.append(_points_plot(outcome, variable, point_statistic(outcome, expect)))
+    grid = extra.get("grid")
+    if isinstance(grid, dict) and grid.get("values") is not None:
+        plots.append(
+            {
+                "type": "heatmap",
+                "title": grid.get("title", "layer × head"),
+                "rows": [str(r) for r in grid.get("rows", [])],
+                "cols": [str(c) for c in grid.get("cols", [])],
+                "values": np.asarray(grid["values"], dtype=float).tolist(),
+                "xlabel": grid.get("xlabel", "head"),
+                "ylabel": grid.get("ylabel", "layer"),
+            }
+        )
+    attention = extra.get("attention")
+    if isinstance(attention, dict) and attention.get("pattern") is not None:
+        plots.append(
+            {
+                "type": "attention",
+                "title": attention.get("title", "attention pattern"),
+                "tokens": [str(t) for t in attention.get("tokens", [])],
+                "pattern": np.asarray(attention["pattern"], dtype=float).tolist(),
+            }
+        )
+    per_target = extra.get("per_target")
+    if isinstance(per_target, dict) and per_target:
+        plots.append(_per_target_plot(per_target, level))
+    if not plots and measurement is not None:
+        arrays = measurement.arrays
+        if outcome.kind in _BAR_KINDS:
+            plots.append(_estimate_bar(outcome, targets))
+        elif all(name in arrays for name in _RUN_ARRAYS):
+            plots.append(_runs_plot(measurement, level))
+        elif "value" in arrays and np.isfinite(np.asarray(arrays["value"], dtype=float)).any():
+            plots.append(_distribution_plot(outcome, arrays["value"]))
+    if not plots and outcome.estimate is not None and np.isfinite(outcome.estimate):
+        plots.append(_estimate_bar(outcome, targets))
+    if measurement is not None and measurement.random_baseline is not None:
+        plots.append(_baseline_plot(outcome, measurement.random_baseline))
+    guide = expectation_guide(expect, outcome.statistic)
+    for plot in plots:
+        kinds = ("bars", "sweep", "distribution", "baseline_histogram")
+        if guide and plot["type"] in kinds and not plot.get("per_target"):
+            plot["guide"] = guide
+    return plots

@@ -1,0 +1,58 @@
+"""The verdict table printed after a run (rich), with where the full report is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from circuitspec.stats.outcome import ClaimOutcome
+
+from .formatting import VERDICT_SYMBOLS, fmt, fmt_ci, fmt_p
+
+__all__ = ["print_verdict_table", "verdict_table"]
+
+_STYLES = {"pass": "bold green", "fail": "bold red", "inconclusive": "bold yellow"}
+
+
+def verdict_table(outcomes: list[ClaimOutcome], title: str | None = None) -> Table:
+    """A rich table: id, kind, statistic, estimate, CI, p (adj.), verdict (coloured)."""
+    table = Table(title=title, header_style="bold", show_lines=False)
+    for name, justify in (
+        ("claim", "left"),
+        ("kind", "left"),
+        ("statistic", "left"),
+        ("estimate", "right"),
+        ("CI", "right"),
+        ("p (adj.)", "right"),
+        ("verdict", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for o in outcomes:
+        style = _STYLES.get(o.verdict, "")
+        table.add_row(
+            o.claim_id,
+            o.kind,
+            o.statistic,
+            fmt(o.estimate),
+            fmt_ci(o.ci),
+            fmt_p(o),
+            f"[{style}]{VERDICT_SYMBOLS.get(o.verdict, '')} {o.verdict}[/{style}]" if style else o.verdict,
+        )
+    return table
+
+
+def print_verdict_table(
+    outcomes: list[ClaimOutcome], console: Console, report_path: str | Path | None
+) -> None:
+    """Print the verdict table, a one-line tally, and the report path underneath."""
+    console.print(verdict_table(outcomes))
+    verdicts = [o.verdict for o in outcomes]
+    console.print(
+        f"[green]{verdicts.count('pass')} passed[/green], [red]{verdicts.count('fail')} failed[/red], "
+        f"[yellow]{verdicts.count('inconclusive')} inconclusive[/yellow]",
+        highlight=False,
+    )
+    if report_path is not None:
+        console.print(f"report: {report_path}", highlight=False, soft_wrap=True)

@@ -1,0 +1,90 @@
+"""Model loading: a local GPT-2 directory (built offline) matches Hugging Face, bundled and
+hub-name errors are one line, the weights hash is deterministic."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from circuitspec.engine.models import load_model, weights_sha256
+from circuitspec.errors import ModelNotAvailable
+from circuitspec.spec.schema import ModelSpec
+from tests.helpers.tiny import make_tiny_model
+
+torch.set_num_threads(1)
+
+CORPUS = ["the movie was good", "the film was bad", "John gave a book to Mary", "she went to the store"] * 20
+
+
+@pytest.fixture(scope="module")
+def gpt2_dir(tmp_path_factory):
+    """A random 2-layer GPT-2 and a byte-level BPE tokenizer trained here, saved like the hub does."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
+
+    directory = tmp_path_factory.mktemp("gpt2")
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(CORPUS, vocab_size=300, min_frequency=1, special_tokens=["<|endoftext|>"])
+    hf_tok = GPT2TokenizerFast(tokenizer_object=bpe, bos_token="<|endoftext|>", eos_token="<|endoftext|>")
+    hf_tok.save_pretrained(directory)
+    config = GPT2Config(
+        vocab_size=len(hf_tok), n_positions=32, n_embd=32, n_layer=2, n_head=4, bos_token_id=0, eos_token_id=0
+    )
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(config)
+    with torch.no_grad():  # non-trivial LayerNorm parameters so folding them is exercised
+        for name, param in model.named_parameters():
+            if "ln" in name:
+                param.add_(0.1 * torch.randn_like(param))
+    model.save_pretrained(directory)
+    return directory
+
+
+def test_local_gpt2_matches_huggingface(gpt2_dir):
+    from transformers import GPT2LMHeadModel
+
+    loaded = load_model(ModelSpec(path=gpt2_dir.name, device="cpu"), gpt2_dir.parent)
+    assert loaded.model.cfg.normalization_type == "LNPre"  # LayerNorm folded as from_pretrained does
+    assert loaded.shape.n_layers == 2 and loaded.shape.n_heads == 4 and loaded.shape.d_model == 32
+    assert loaded.identity["source"] == f"path:{gpt2_dir.name}" and loaded.identity["device"] == "cpu"
+    ids, _ = loaded.tokenizer.encode("the movie was good")
+    assert loaded.tokenizer.bos_id == 0
+    tokens = torch.tensor([[loaded.tokenizer.bos_id, *ids]])
+    hf = GPT2LMHeadModel.from_pretrained(gpt2_dir).eval()
+    with torch.no_grad():
+        expected = hf(tokens).logits.log_softmax(-1)
+        got = loaded.model(tokens).log_softmax(-1)  # logits differ by a per-position constant (centred unembed)
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
+    again = load_model(ModelSpec(path=gpt2_dir.name, device="cpu"), gpt2_dir.parent)
+    assert again.identity["weights_sha256"] == loaded.identity["weights_sha256"]
+
+
+def test_weights_hash_is_deterministic_and_sensitive():
+    a, b = make_tiny_model(seed=0), make_tiny_model(seed=0)
+    assert weights_sha256(a) == weights_sha256(b)
+    with torch.no_grad():
+        b.W_U[0, 0] += 1e-3
+    assert weights_sha256(a) != weights_sha256(b)
+
+
+def test_unknown_bundled_model_lists_names(tmp_path):
+    with pytest.raises(ModelNotAvailable) as err:
+        load_model(ModelSpec(bundled="no-such-model"), tmp_path)
+    assert "no bundled model 'no-such-model' (valid:" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_hub_name_missing_from_cache_fails_fast_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    start = time.perf_counter()
+    with pytest.raises(ModelNotAvailable) as err:
+        load_model(ModelSpec(name="gpt2-small"), tmp_path)
+    message = str(err.value)
+    assert time.perf_counter() - start < 5
+    assert "\n" not in message and str(tmp_path / "hub") in message and "model: {path: DIR}" in message
+
+
+def test_missing_local_directory(tmp_path):
+    with pytest.raises(ModelNotAvailable, match="config.json missing"):
+        load_model(ModelSpec(path="nowhere"), tmp_path)

@@ -1,0 +1,142 @@
+"""`circuitspec regress`: one verification per checkpoint, a claims × checkpoints matrix."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from circuitspec.errors import CircuitSpecError
+from circuitspec.pipeline import Verification
+from circuitspec.regress import parse_checkpoints, regress
+from circuitspec.spec.loader import load_hypothesis
+from circuitspec.stats.outcome import ClaimOutcome, Interval
+
+HYPOTHESIS = """\
+name: tiny_matrix
+model: {name: tiny, shape: {n_layers: 2, n_heads: 2, d_model: 16}}
+checkpoints: [step_0, step_500, final]
+data:
+  rows: [{a: good, b: bad}]
+  templates:
+    - id: t
+      text: "The movie was {a}"
+      desired: " {a}"
+      undesired: " {b}"
+claims:
+  - id: dla
+    kind: attribution
+    targets: [L1H0]
+    expect: "mean < 0"
+  - id: control
+    kind: ablation
+    targets: [L0H1]
+    expect: "no effect within 0.1"
+"""
+
+# what a (made-up) model says at each checkpoint: (estimate, low, high, verdict)
+TRAJECTORY = {
+    "step_0": {"dla": (0.3, 0.1, 0.5, "fail"), "control": (0.0, -0.2, 0.2, "inconclusive")},
+    "step_500": {"dla": (-0.1, -0.3, 0.1, "inconclusive"), "control": (0.01, -0.05, 0.07, "pass")},
+    "final": {"dla": (-0.7, -0.9, -0.5, "pass"), "control": (0.0, -0.04, 0.04, "pass")},
+}
+KINDS = {"dla": ("attribution", "mean < 0", "mean"), "control": ("ablation", "no effect within 0.1", "mean")}
+
+
+class FakeRun:
+    """Stands in for run_verification: records the checkpoints it was asked for."""
+
+    def __init__(self) -> None:
+        self.calls: list[object] = []
+
+    def __call__(self, path, *, checkpoint=None, seed=None, progress=True) -> Verification:
+        self.calls.append(checkpoint)
+        outcomes = [
+            ClaimOutcome(cid, KINDS[cid][0], KINDS[cid][1], KINDS[cid][2], est, Interval(lo, hi, 0.95, "BCa"),
+                         verdict, f"{cid} at {checkpoint}", 16)
+            for cid, (est, lo, hi, verdict) in TRAJECTORY[str(checkpoint)].items()
+        ]  # fmt: skip
+        return Verification(
+            hypothesis=load_hypothesis(path),
+            graph=None,
+            model_identity={"name": "tiny"},
+            measurements={},
+            outcomes=outcomes,
+            correction="holm",
+            seed=0,
+            checkpoint=checkpoint,
+        )
+
+
+@pytest.fixture
+def hypothesis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "tiny_matrix.yaml"
+    path.write_text(HYPOTHESIS)
+    return path
+
+
+def test_parse_checkpoints():
+    assert parse_checkpoints(" 0, 500,final,") == [0, 500, "final"]
+    assert parse_checkpoints(["step_1", 3]) == ["step_1", 3]
+    assert parse_checkpoints(None) == []
+
+
+def test_matrix_across_the_yaml_checkpoints(hypothesis, tmp_path):
+    fake = FakeRun()
+    console = Console(record=True, width=200)
+    result = regress(hypothesis, None, console=console, run=fake, progress=False)
+    assert fake.calls == ["step_0", "step_500", "final"]  # one verification each, in order
+    assert result.exit_code == 0  # the last checkpoint passes everything
+
+    out = tmp_path / "reports" / "tiny_matrix"
+    for checkpoint in TRAJECTORY:
+        report = json.loads((out / f"checkpoint-{checkpoint}" / "report.json").read_text())
+        assert report["checkpoint"] == checkpoint
+        assert {c["id"]: c["verdict"] for c in report["claims"]} == {
+            cid: values[3] for cid, values in TRAJECTORY[checkpoint].items()
+        }
+
+    matrix = json.loads(result.paths["json"].read_text())
+    assert [c["name"] for c in matrix["checkpoints"]] == list(TRAJECTORY)
+    assert matrix["checkpoints"][0]["report_dir"] == "checkpoint-step_0"
+    for claim in matrix["claims"]:
+        expected = [TRAJECTORY[cp][claim["id"]] for cp in TRAJECTORY]
+        got = [(c["estimate"], c["ci"]["low"], c["ci"]["high"], c["verdict"]) for c in claim["cells"]]
+        assert got == expected
+
+    markdown = result.paths["md"].read_text()
+    assert (
+        "| `dla` | mean | fail 0.3 [0.1, 0.5] | inconclusive -0.1 [-0.3, 0.1] | pass -0.7 [-0.9, -0.5] |"
+        in markdown
+    )
+
+    html = result.paths["html"].read_text()
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(images) == 2  # one plot per claim
+    assert all(base64.b64decode(image).startswith(b"\x89PNG\r\n\x1a\n") for image in images)
+    assert 'href="checkpoint-final/report.html"' in html
+
+    table = console.export_text()
+    assert "claims × checkpoints" in table and "step_500" in table and "inconclusive -0.1" in table
+
+
+def test_explicit_checkpoints_and_exit_code_of_the_last(hypothesis, tmp_path):
+    fake = FakeRun()
+    result = regress(hypothesis, "final,step_0", out=tmp_path / "out", console=Console(quiet=True), run=fake)
+    assert fake.calls == ["final", "step_0"]
+    assert result.exit_code == 1  # step_0 (listed last) fails a claim
+    assert (tmp_path / "out" / "checkpoint-step_0" / "report.json").is_file()
+    assert result.paths["html"] == tmp_path / "out" / "regression.html"
+
+
+def test_no_checkpoints_is_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "h.yaml"
+    path.write_text(HYPOTHESIS.replace("checkpoints: [step_0, step_500, final]\n", ""))
+    with pytest.raises(CircuitSpecError, match="no checkpoints to compare"):
+        regress(path, None, run=FakeRun(), console=Console(quiet=True))

@@ -1,0 +1,174 @@
+"""The bundled toy sentiment model: registration, files, reproducibility, recorded accuracy."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from circuitspec.errors import CircuitSpecError
+from circuitspec.zoo import toy_sentiment
+from circuitspec.zoo.toy_sentiment import task
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = toy_sentiment.read_config()
+FINAL = CONFIG["default_checkpoint"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_registers_without_importing_torch():
+    code = (
+        "import sys, circuitspec.zoo.catalog\n"
+        "from circuitspec.zoo import BUNDLED\n"
+        "m = BUNDLED['toy_sentiment']\n"
+        "assert 'torch' not in sys.modules, 'torch imported at registration'\n"
+        "print(m.shape.n_layers, m.shape.n_heads, m.shape.d_model, m.shape.d_vocab, len(m.checkpoints))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    model = CONFIG["model"]
+    expected = f"{model['n_layers']} {model['n_heads']} {model['d_model']} {model['d_vocab']} {len(CONFIG['checkpoints'])}"
+    assert out.stdout.split("\n")[0] == expected
+
+
+def test_every_prompt_tokenises_into_known_words():
+    _, tokenizer = _tokenizer_only()
+    unk = tokenizer.token_to_id("<unk>")
+    for prompt in task.all_prompts():
+        ids, spans = tokenizer.encode(prompt.text)
+        assert unk not in ids, prompt.text
+        # word-level: tokens are exactly the whitespace/punctuation pieces of the text
+        assert [prompt.text[a:b] for a, b in spans] == prompt.text.replace(".", " .").replace(":", " :").split()
+        assert tokenizer.single_token(prompt.desired) is not None
+    assert tokenizer.vocab_size == CONFIG["model"]["d_vocab"]
+
+
+def test_split_holds_out_every_group_and_is_disjoint():
+    train, test = task.split_prompts()
+    assert not {p.text for p in train} & {p.text for p in test}
+    groups = {(p.prompt_type, p.condition, p.direction) for p in test}
+    assert len(groups) == len(task.PROMPT_TYPES) * len(task.CONDITIONS) * 2
+    # every answer word of the test split is a training answer too (held out: combinations, not words)
+    assert {p.desired for p in test} <= {p.desired for p in train}
+
+
+@pytest.mark.parametrize(
+    ("checkpoint", "name"), [(None, FINAL), ("final", FINAL), (20, "step_00020"), ("step_00050", "step_00050"), ("100", "step_00100")]
+)
+def test_resolve_checkpoint(checkpoint, name):
+    assert toy_sentiment.resolve_checkpoint(checkpoint) == name
+
+
+@pytest.mark.parametrize("checkpoint", [7, "step_7x", "latest", True])
+def test_unknown_checkpoint_is_a_one_line_error_listing_the_valid_ones(checkpoint):
+    with pytest.raises(CircuitSpecError) as info:
+        toy_sentiment.resolve_checkpoint(checkpoint)
+    message = str(info.value)
+    assert "\n" not in message
+    assert all(c["name"] in message for c in CONFIG["checkpoints"])
+
+
+def test_bundled_files_match_recorded_hashes_and_size_budget():
+    total = 0
+    assert len(CONFIG["checkpoints"]) >= 5
+    assert CONFIG["checkpoints"][0]["step"] == 0
+    for entry in CONFIG["checkpoints"]:
+        data = (toy_sentiment.PACKAGE_DIR / "checkpoints" / f"{entry['name']}.safetensors").read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"], entry["name"]
+        total += len(data)
+    assert total <= 5 * 2**20
+
+
+def test_training_prefix_regenerates_checkpoints_bit_for_bit(tmp_path):
+    from circuitspec.zoo.toy_sentiment import train
+
+    first_two = CONFIG["checkpoints"][:2]
+    _, hashes = train.train(tmp_path, stop_after=first_two[1]["step"])
+    assert hashes == {c["name"]: c["sha256"] for c in first_two}
+
+
+def test_final_checkpoint_reaches_recorded_accuracy_and_docs_record_it():
+    from circuitspec.zoo.toy_sentiment import train
+
+    model, tokenizer = toy_sentiment.load("final")
+    _, test_prompts = task.split_prompts()
+    with train.deterministic_cpu():
+        metrics = train.evaluate(model, tokenizer, test_prompts)
+    recorded = CONFIG["metrics"][FINAL]["test"]
+    assert metrics.keys() == recorded.keys()
+    for group, row in metrics.items():
+        for key in ("n", "logit_diff_accuracy", "top1_accuracy"):
+            assert row[key] == recorded[group][key], (group, key)
+        assert row["mean_logit_diff"] == pytest.approx(recorded[group]["mean_logit_diff"], abs=1e-3)
+    assert metrics["all"]["logit_diff_accuracy"] >= 0.95
+    docs = (REPO / "docs" / "toy_sentiment.md").read_text()
+    assert train.metrics_table(recorded) in docs
+
+
+def test_step_zero_is_at_chance():
+    from circuitspec.zoo.toy_sentiment import train
+
+    model, tokenizer = toy_sentiment.load(0)
+    _, test_prompts = task.split_prompts()
+    overall = train.evaluate(model, tokenizer, test_prompts)["all"]
+    assert 0.35 <= overall["logit_diff_accuracy"] <= 0.65
+    assert overall["top1_accuracy"] < 0.1
+    assert abs(overall["mean_logit_diff"]) < 0.1
+
+
+def test_padded_batch_evaluation_equals_single_prompt_forward():
+    """``evaluate`` right-pads; each prompt alone (no padding) must give the same answer logits."""
+    import torch
+
+    from circuitspec.zoo.toy_sentiment import train
+
+    model, tokenizer = toy_sentiment.load("final")
+    _, test_prompts = task.split_prompts()
+    sample = [test_prompts[i] for i in (0, 5, 250, 519)]  # minimal, contextual and instructional
+    batch = train.encode_prompts(sample, tokenizer)
+    with torch.no_grad():
+        padded = model(batch["tokens"])[torch.arange(len(sample)), batch["answer_pos"]]
+        for i, prompt in enumerate(sample):
+            ids = torch.tensor([[tokenizer.bos_id, *tokenizer.encode(prompt.text)[0]]])
+            alone = model(ids)[0, -1]
+            torch.testing.assert_close(padded[i], alone, rtol=1e-5, atol=1e-5)
+            assert tokenizer.id_to_token(int(alone.argmax())) == prompt.desired
+
+
+def test_answer_depends_on_the_second_label():
+    """Same sentence, only s_con differs: the model copies for one label and flips for the other."""
+    import torch
+
+    model, tokenizer = toy_sentiment.load("final")
+    texts = ["Positive: This movie is good. Positive: This movie is", "Positive: This movie is good. Negative: This movie is"]
+    answers = []
+    with torch.no_grad():
+        for text in texts:
+            ids = torch.tensor([[tokenizer.bos_id, *tokenizer.encode(text)[0]]])
+            answers.append(tokenizer.id_to_token(int(model(ids)[0, -1].argmax())))
+    assert answers == ["good", "bad"]
+
+
+def test_pair_rows_file_matches_generator():
+    rows = [json.loads(line) for line in (REPO / "hypotheses" / "data" / "toy_sentiment_pairs.jsonl").read_text().splitlines()]
+    assert rows == list(task.pair_rows())
+    assert {r["direction"] for r in rows} == {"pos_to_neg", "neg_to_pos"}
+    assert {r["split"] for r in rows} == {"train", "test"}
+
+
+def _tokenizer_only():
+    from circuitspec.engine.tokenizer import TextTokenizer
+
+    return None, TextTokenizer.from_file(toy_sentiment.TOKENIZER_PATH, bos="<bos>", pad="<pad>")
