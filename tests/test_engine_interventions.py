@@ -114,6 +114,7 @@ def test_dla_sums_to_logit_diff_and_matches_transformerlens_stack(setup):
     torch.testing.assert_close(summed, table["L0H1"] + table["MLP1"] + table["embed"])
 
 
+@torch.no_grad()
 def manual_lens(model, resid):
     """Final LayerNorm written out by hand, then the unembedding."""
     x = resid - resid.mean(-1, keepdim=True)

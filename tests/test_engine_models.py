@@ -55,7 +55,8 @@ def test_local_gpt2_matches_huggingface(gpt2_dir):
     hf = GPT2LMHeadModel.from_pretrained(gpt2_dir).eval()
     with torch.no_grad():
         expected = hf(tokens).logits.log_softmax(-1)
-        got = loaded.model(tokens).log_softmax(-1)  # logits differ by a per-position constant (centred unembed)
+        # TransformerLens centres the unembedding: logits differ by a per-position constant
+        got = loaded.model(tokens).log_softmax(-1)
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
     again = load_model(ModelSpec(path=gpt2_dir.name, device="cpu"), gpt2_dir.parent)
     assert again.identity["weights_sha256"] == loaded.identity["weights_sha256"]
@@ -86,5 +87,30 @@ def test_hub_name_missing_from_cache_fails_fast_in_one_line(tmp_path, monkeypatc
 
 
 def test_missing_local_directory(tmp_path):
-    with pytest.raises(ModelNotAvailable, match="config.json missing"):
+    with pytest.raises(ModelNotAvailable, match=r"config\.json missing"):
         load_model(ModelSpec(path="nowhere"), tmp_path)
+
+
+def test_byte_level_bpe_roles_and_answers(gpt2_dir):
+    """Role positions from offsets work with GPT-2's byte-level BPE (spaces inside tokens), BOS first."""
+    from circuitspec.engine.prompts import build_prompt_set
+    from circuitspec.spec.schema import DataSpec, TemplateSpec
+
+    loaded = load_model(ModelSpec(path=gpt2_dir.name, device="cpu"), gpt2_dir.parent)
+    rows = [{"adj": "good", "other": "bad", "who": "John"}, {"adj": "bad", "other": "good", "who": "Mary"}]
+    data = DataSpec(
+        templates=[
+            TemplateSpec(
+                id="t", text="{who} gave the movie was {adj} to", desired=" {adj}", undesired=" {other}"
+            )
+        ],
+        rows=rows,
+    )
+    prompts = build_prompt_set(data, rows, loaded.tokenizer, None, seed=0, n=None)
+    tok = loaded.tokenizer
+    assert (prompts.tokens[:, 0] == tok.bos_id).all()
+    for i, row in enumerate(rows):
+        for role in ("who", "adj"):  # the role's last token: the text up to it ends with the slot value
+            upto = tok.decode(prompts.tokens[i, 1 : int(prompts.positions(role)[i]) + 1].tolist())
+            assert upto.endswith(row[role]) and not upto[:-1].endswith(row[role])
+        assert tok.decode([int(prompts.desired[i])]) == " " + row["adj"]

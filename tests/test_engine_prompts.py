@@ -125,5 +125,7 @@ def test_batched_right_padded_equals_unbatched(norm):
     assert make_metric("kl", lambda: logits, prompts)(corrupt_logits, prompts).sum() > 0
     assert ctx.counter.forward_passes == 2 * len(prompts)
     assert ctx.counter.tokens == 2 * int(prompts.lengths.sum())
-    recovery = normalized_recovery(torch.tensor([1.0, 0.5]), torch.tensor([2.0, 1.0]), torch.tensor([0.0, 0.0]))
+    recovery = normalized_recovery(
+        torch.tensor([1.0, 0.5]), torch.tensor([2.0, 1.0]), torch.tensor([0.0, 0.0])
+    )
     assert recovery.tolist() == [0.5, 0.5]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -172,3 +174,23 @@ def test_unavailable_model_skips_with_the_reason(project):
     result = project.runpytest("hypotheses", "-rs")
     result.assert_outcomes(skipped=N_CLAIMS)
     result.stdout.fnmatch_lines(["*model not available: no gpt2 weights*"])
+
+
+def test_bundled_hypotheses_collect_one_item_per_claim(pytester: pytest.Pytester):
+    """Every true hypothesis in hypotheses/ (its conftest drops the *_wrong* ones): items == claims."""
+    repo_hypotheses = Path(__file__).resolve().parents[1] / "hypotheses"
+    shutil.copytree(repo_hypotheses, pytester.path / "hypotheses")
+    pytester.makeini("[pytest]\naddopts = -p no:cacheprovider -p no:hypothesispytest -p no:typeguard\n")
+    result = pytester.runpytest("--collect-only", "-q", "hypotheses")
+    collected: dict[str, int] = {}
+    for line in result.outlines:
+        if "::" in line:
+            file = line.split("::", 1)[0]
+            collected[file] = collected.get(file, 0) + 1
+    expected = {
+        path.relative_to(pytester.path).as_posix(): len(circuitspec.spec.loader.load_hypothesis(path).claims)
+        for path in sorted((pytester.path / "hypotheses").rglob("*.yaml"))
+        if "_wrong" not in path.name
+    }
+    assert collected == expected
+    assert len(expected) >= 3

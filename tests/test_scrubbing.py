@@ -112,19 +112,22 @@ TRUE_PATHS = (
 def _planted():
     """Only L0H0 and L1H1 write to the residual stream; the noise token is invisible (tied embeddings).
 
-    Prompts ``[BOS, key, noise, 7, 8]``; answers are the clean run's best and worst of seven
-    candidate tokens, so the clean metric is large and depends on the key alone.
+    Prompts ``[BOS, key, noise, 7, 8]`` (key embeddings scaled up); the answers are the two of seven
+    candidate tokens whose end logits are most and least specific to the prompt's key (logit minus
+    its mean over all prompts), so the clean metric depends on the key alone and beats other keys'.
     """
-    model = make_tiny_model(n_layers=2, n_heads=2, d_model=16, attn_only=True, d_vocab=20, seed=21)
+    model = make_tiny_model(n_layers=2, n_heads=2, d_model=16, attn_only=True, d_vocab=20, seed=22)
     with torch.no_grad():
         model.blocks[0].attn.W_O[1].zero_()
         model.blocks[1].attn.W_O[0].zero_()
         model.embed.W_E[list(NOISES)] = model.embed.W_E[NOISES[0]].clone()
+        model.embed.W_E[list(KEYS)] *= 3.0
     combos = list(itertools.product(KEYS, NOISES))
     tokens = torch.tensor([[1, key, noise, 7, 8] for key, noise in combos])
     end_logits = model(tokens)[:, -1, CANDIDATES]
-    desired = torch.tensor(CANDIDATES)[end_logits.argmax(-1)]
-    undesired = torch.tensor(CANDIDATES)[end_logits.argmin(-1)]
+    specific = end_logits - end_logits.mean(0)
+    desired = torch.tensor(CANDIDATES)[specific.argmax(-1)]
+    undesired = torch.tensor(CANDIDATES)[specific.argmin(-1)]
     rows = [{"key": str(k), "noise": str(z)} for k, z in combos]
     prompts = _prompt_set(tokens, rows, desired, undesired, {"k": 1, "z": 2})
     return model, prompts

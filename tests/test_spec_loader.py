@@ -234,6 +234,18 @@ BAD_INPUTS: list[tuple[str, str | bytes, str, str | None]] = [
         "nodes: ",
         "movers:",
     ),
+    (
+        "empty data selection",
+        _mutate("data: [substitution]", "data: []"),
+        "'data' selects no templates",
+        "data: []",
+    ),
+    (
+        "empty path",
+        _mutate("transform: MLP0@s_con -> L7H5.v@s_con -> MLP9@end", "transform: []"),
+        "path 'transform' is empty",
+        "transform: []",
+    ),
     ("invalid YAML", _mutate("targets: [L7H5, L9H7]", "targets: [L7H5, L9H7"), "invalid YAML", None),
     ("unquoted brackets", _mutate("[L7H5, L9H7]", "[MLP0.tc[1]@s_con]"), "quote values holding", None),
     ("empty file", "", "hypothesis file is empty", None),

@@ -10,6 +10,7 @@ from scipy import stats
 
 from circuitspec.measurement import Measurement
 from circuitspec.stats import bootstrap_interval, evaluate_claim, spearman_rho
+from circuitspec.stats.bootstrap import bootstrap_intervals
 
 
 def _measurement(n: int | None = None, **arrays: np.ndarray) -> Measurement:
@@ -161,3 +162,14 @@ def test_a_claim_with_1000_prompts_evaluates_well_under_a_second() -> None:
     started = time.perf_counter()
     evaluate_claim(m, "recovered >= 0.5")
     assert time.perf_counter() - started < 1.0
+
+
+def test_joint_intervals_use_the_same_resamples_as_separate_ones() -> None:
+    rng = np.random.default_rng(6)
+    a, b = rng.normal(size=80), rng.normal(1, 2, 80)
+    both = bootstrap_intervals(
+        (a, b), lambda a, b, axis=-1: np.stack([a.mean(axis), np.median(b, axis)]), confidence=0.9, seed=3
+    )
+    mean_only = bootstrap_interval((a,), lambda a, axis=-1: a.mean(axis), confidence=0.9, seed=3)
+    median_only = bootstrap_interval((a, b), lambda a, b, axis=-1: np.median(b, axis), confidence=0.9, seed=3)
+    assert both == [mean_only, median_only]

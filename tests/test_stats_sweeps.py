@@ -138,3 +138,14 @@ def test_sweep_is_deterministic() -> None:
     assert evaluate_claim(m, "mean increases with alpha", seed=3) == evaluate_claim(
         m, "mean increases with alpha", seed=3
     )
+
+
+def test_rank_slope_is_the_least_squares_slope_on_rank() -> None:
+    m = _sweep([0.0, 0.4, 0.1, 0.9], n=30, seed=7)
+    x = np.array([10.0, 1.0, 5.0, 100.0])  # ranks 3, 1, 2, 4
+    per_point = [statistic_inputs("median", p.arrays) for p in m.sweep]
+    sweep = sweep_statistics(x, per_point)
+    medians = [np.median(p.arrays["value"]) for p in m.sweep]
+    expected = np.polyfit(stats.rankdata(x), medians, 1)[0]
+    assert float(sweep.rank_slope(*sweep.data)) == pytest.approx(expected, rel=1e-10)
+    assert float(sweep.rho(*sweep.data)) == pytest.approx(stats.spearmanr(x, medians).statistic)

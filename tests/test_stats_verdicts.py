@@ -171,3 +171,12 @@ def test_bad_arguments_raise_one_line_errors() -> None:
         evaluate_claim(_measurement(np.ones(5)), "mean is big")
     with pytest.raises(CircuitSpecError, match="confidence"):
         evaluate_claim(_measurement(np.ones(5)), "mean > 0", confidence=1.5)
+
+
+def test_stats_never_imports_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, circuitspec.stats; print('torch' in sys.modules or 'transformer_lens' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

@@ -39,7 +39,14 @@ def test_registers_without_importing_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     model = CONFIG["model"]
-    expected = f"{model['n_layers']} {model['n_heads']} {model['d_model']} {model['d_vocab']} {len(CONFIG['checkpoints'])}"
+    shape = [
+        model["n_layers"],
+        model["n_heads"],
+        model["d_model"],
+        model["d_vocab"],
+        len(CONFIG["checkpoints"]),
+    ]
+    expected = " ".join(map(str, shape))
     assert out.stdout.split("\n")[0] == expected
 
 
@@ -50,7 +57,9 @@ def test_every_prompt_tokenises_into_known_words():
         ids, spans = tokenizer.encode(prompt.text)
         assert unk not in ids, prompt.text
         # word-level: tokens are exactly the whitespace/punctuation pieces of the text
-        assert [prompt.text[a:b] for a, b in spans] == prompt.text.replace(".", " .").replace(":", " :").split()
+        assert [prompt.text[a:b] for a, b in spans] == prompt.text.replace(".", " .").replace(
+            ":", " :"
+        ).split()
         assert tokenizer.single_token(prompt.desired) is not None
     assert tokenizer.vocab_size == CONFIG["model"]["d_vocab"]
 
@@ -65,7 +74,14 @@ def test_split_holds_out_every_group_and_is_disjoint():
 
 
 @pytest.mark.parametrize(
-    ("checkpoint", "name"), [(None, FINAL), ("final", FINAL), (20, "step_00020"), ("step_00050", "step_00050"), ("100", "step_00100")]
+    ("checkpoint", "name"),
+    [
+        (None, FINAL),
+        ("final", FINAL),
+        (20, "step_00020"),
+        ("step_00050", "step_00050"),
+        ("100", "step_00100"),
+    ],
 )
 def test_resolve_checkpoint(checkpoint, name):
     assert toy_sentiment.resolve_checkpoint(checkpoint) == name
@@ -152,7 +168,10 @@ def test_answer_depends_on_the_second_label():
     import torch
 
     model, tokenizer = toy_sentiment.load("final")
-    texts = ["Positive: This movie is good. Positive: This movie is", "Positive: This movie is good. Negative: This movie is"]
+    texts = [
+        "Positive: This movie is good. Positive: This movie is",
+        "Positive: This movie is good. Negative: This movie is",
+    ]
     answers = []
     with torch.no_grad():
         for text in texts:
@@ -162,7 +181,10 @@ def test_answer_depends_on_the_second_label():
 
 
 def test_pair_rows_file_matches_generator():
-    rows = [json.loads(line) for line in (REPO / "hypotheses" / "data" / "toy_sentiment_pairs.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for line in (REPO / "hypotheses" / "data" / "toy_sentiment_pairs.jsonl").read_text().splitlines()
+    ]
     assert rows == list(task.pair_rows())
     assert {r["direction"] for r in rows} == {"pos_to_neg", "neg_to_pos"}
     assert {r["split"] for r in rows} == {"train", "test"}
@@ -172,3 +194,31 @@ def _tokenizer_only():
     from circuitspec.engine.tokenizer import TextTokenizer
 
     return None, TextTokenizer.from_file(toy_sentiment.TOKENIZER_PATH, bos="<bos>", pad="<pad>")
+
+
+def test_patching_every_head_at_the_answer_restores_exactly():
+    """Closed form: the answer position's residual is its (identical) embeddings plus head outputs
+    and MLPs of that position, so patching all heads there reproduces the clean logits."""
+    from circuitspec.zoo.toy_sentiment import analysis
+
+    model, tokenizer = toy_sentiment.load("final")
+    every_head = [(layer, head) for layer in range(2) for head in range(4)]
+    assert analysis.word_patching(model, tokenizer, every_head) == pytest.approx(1.0, abs=1e-5)
+    assert analysis.word_patching(model, tokenizer, []) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_layer0_heads_read_the_label_and_carry_the_word():
+    """The findings recorded in docs/toy_sentiment.md ("Which heads do what")."""
+    from circuitspec.zoo.toy_sentiment import analysis
+
+    model, tokenizer = toy_sentiment.load("final")
+    heads = [(layer, head) for layer in range(2) for head in range(4)]
+    for negated, reader in ((False, (0, 0)), (True, (0, 3))):
+        restored = {h: analysis.label_patching(model, tokenizer, negated, [h]) for h in heads}
+        assert max(restored, key=restored.get) == reader
+        assert restored[reader] > 0.75
+        assert all(abs(restored[h]) < 0.1 for h in heads if h[0] == 1)
+    word = {h: analysis.word_patching(model, tokenizer, [h]) for h in heads[:4]}
+    assert max(word, key=word.get) == (0, 1)
+    assert analysis.word_patching(model, tokenizer, [(0, 1), (0, 2)]) > 0.85
+    assert analysis.attention_to_roles(model, tokenizer, "negation")["L0H1"]["w_ori"] > 0.8

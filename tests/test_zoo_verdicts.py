@@ -63,6 +63,7 @@ EXPECTED: dict[str, dict[str, str] | None] = {
         "induction_direct_effect": PASS,
         "induction_alone_faithful": FAIL,
         "prev_token_negative_control": FAIL,
+        "scrub_without_key": FAIL,
     },
     "label_mover_wrong_decoy.yaml": {
         "decoy_attends_label": PASS,
@@ -79,6 +80,7 @@ EXPECTED: dict[str, dict[str, str] | None] = {
         "mover_necessary": PASS,
         "mover_alone_faithful": FAIL,
         "mlp_negative_control": FAIL,
+        "scrub_embedding_feature": FAIL,
     },
     "suppression_wrong_sign.yaml": {
         "suppressor_attends_name": PASS,
@@ -110,6 +112,7 @@ CLOSED_FORMS: dict[str, dict[str, float]] = {
         "mover_direct_effect": 4.0,
         "mlp_no_direct_effect": 0.0,
         "mover_necessary": -4.0,
+        "feature_necessary": -4.0,  # the data are balanced: the mean sentiment at the label is 0
         "decoy_negative_control": 0.0,
         "mover_value_noising": -8.0,
         "value_channel_carries_it": -8.0,
@@ -169,3 +172,49 @@ def test_true_circuits_are_exactly_faithful() -> None:
             arrays["clean"].mean() - arrays["corrupt"].mean()
         )
         assert recovered == pytest.approx(1.0, abs=1e-4), name
+
+
+@pytest.mark.parametrize(("name", "code"), [("suppression.yaml", 0), ("suppression_wrong_sign.yaml", 1)])
+def test_verify_exit_code_and_reports(name: str, code: int, tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from circuitspec.pipeline import verify
+
+    console = Console(file=io.StringIO(), width=120)
+    assert verify(ZOO / name, out=tmp_path, progress=False, console=console) == code
+    assert {p.name for p in tmp_path.iterdir()} >= {"report.json", "report.md", "report.html"}
+
+
+def test_induction_mean_ablation_matches_hand_written_hooks() -> None:
+    """Mean ablation of L1H1 (its z replaced by the mean over prompts, per position), by hand."""
+    import json
+
+    import torch
+
+    from circuitspec.zoo.planted import induction
+
+    model, tokenizer = induction.load(None)
+    rows = [json.loads(line) for line in (ZOO / "data" / "induction.jsonl").read_text().splitlines()]
+    tokens = torch.tensor(
+        [[tokenizer.bos_id, *tokenizer.encode("{f0} {a} {b} {f1} {f2} {a2}".format(**r))[0]] for r in rows]
+    )
+    desired = torch.tensor([tokenizer.token_to_id(r["b"]) for r in rows])
+    undesired = torch.tensor([tokenizer.token_to_id(r["f1"]) for r in rows])
+    layer, head = induction.INDUCTION_HEAD
+
+    def mean_z(z, hook):
+        z[:, :, head] = z[:, :, head].mean(0, keepdim=True)
+        return z
+
+    def diff(logits):
+        end = logits[:, -1]
+        idx = torch.arange(len(rows))
+        return (end[idx, desired] - end[idx, undesired]).numpy()
+
+    with torch.no_grad():
+        clean = diff(model(tokens))
+        ablated = diff(model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{layer}.attn.hook_z", mean_z)]))
+    measured = _verify("induction.yaml").measurements["induction_mean_ablation"].arrays["value"]
+    np.testing.assert_allclose(np.sort(measured), np.sort(ablated - clean), atol=1e-4)

@@ -84,15 +84,20 @@ class RunContext:
     def _shared_run(
         self, key: str, tokens: torch.Tensor, names: Sequence[str]
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Run once per key; rerun (counted) only when an activation nobody asked for is needed."""
+        """Run once per key; rerun (counted) only when an activation nobody asked for is needed.
+
+        Names the model has no hook for, or whose hook never fires (e.g. ``hook_q_input`` without
+        split inputs), count as covered once asked for, so they never trigger a rerun.
+        """
         store = self._cache.get(key)
+        covered: set[str] = self._cache.setdefault(f"{key}:covered", set())
         known = getattr(self.model, "hook_dict", None)
         names = [n for n in names if known is None or n in known]  # e.g. no ln_final without LayerNorm
-        missing = set(names) - (set(store[1]) if store else set())
-        if store is None or missing:
-            wanted = set(self._cache.get("_needed", set())) | set(names) | (set(store[1]) if store else set())
+        if store is None or set(names) - covered:
+            wanted = set(self._cache.get("_needed", set())) | set(names) | covered
             wanted = {n for n in wanted if known is None or n in known}
             self._cache[key] = self.run(tokens, cache_names=sorted(wanted))
+            covered |= wanted
         return self._cache[key]
 
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:

@@ -55,7 +55,9 @@ def _needed_hooks(graph: CircuitGraph, claim_ids: list[str], cfg: Any) -> set[st
         elif claim.kind == "attention":
             names.update(f"blocks.{n.layer}.attn.hook_pattern" for n in targets if n.layer is not None)
         elif claim.kind == "logit_lens":
-            labels = [claim.at] if claim.at else [label for label, _ in lens_sites(cfg.n_layers, cfg.attn_only)]
+            labels = (
+                [claim.at] if claim.at else [label for label, _ in lens_sites(cfg.n_layers, cfg.attn_only)]
+            )
             names.update(residual_hook(label) for label in labels)
         elif claim.kind == "faithfulness":
             for layer in range(cfg.n_layers):
@@ -247,7 +249,8 @@ def _scaling(ctx, claim, graph, m: Measurement, seed: int) -> None:
 
     sites = _sites(ctx, graph, claim)
     signs = [float(claim.signs.get(s.node.text, claim.signs.get(s.node.component, 1.0))) for s in sites]
-    grid = _np(scale_sweep(ctx, sites, claim.alphas, signs))  # [alphas, n]
+    key = f"scaling:{[s.node.text for s in sites]}:{list(claim.alphas)}:{signs}"
+    grid = ctx.cached(key, lambda: _np(scale_sweep(ctx, sites, claim.alphas, signs)))  # [alphas, n]
     clean = _clean_corrupt(ctx)[0]
     alone = None
     if claim.interaction:

@@ -178,7 +178,13 @@ class _Compiler:
                     f"unknown template or tag '{name}' (valid: {valid})",
                     self.loaded.claim_loc(claim.id, "data", j),
                 )
-        return [t for t in all_ids if t in chosen]
+        selected = [t for t in all_ids if t in chosen]
+        if not selected:
+            raise self.fail(
+                "'data' selects no templates; leave it out to use every template",
+                self.loaded.claim_loc(claim.id, "data"),
+            )
+        return selected
 
     # ------------------------------------------------------------------ names
     def validate_dictionaries(self) -> None:
@@ -295,6 +301,8 @@ class _Compiler:
         chains: dict[str, list[_Chain]] = {}
         for name, value in self.spec.paths.items():
             texts = [value] if isinstance(value, str) else value
+            if not texts:
+                raise self.fail(f"path '{name}' is empty; write 'A -> B [-> C ...]'", ("paths", name))
             chains[name] = []
             for j, text in enumerate(texts):
                 loc: Loc = ("paths", name) if isinstance(value, str) else ("paths", name, j)

@@ -133,7 +133,7 @@ def parse_yaml_text(text: str, file: str) -> tuple[Any, Marks]:
             if node is None:
                 return None, marks
             _check_and_mark(node, (), None, marks, file)
-            data = yaml.constructor.construct_document(node)
+            data = _plain(yaml.constructor.construct_document(node))
     except CircuitSpecError:
         raise
     except (YAMLError, YAMLFutureWarning) as exc:
@@ -147,7 +147,7 @@ def parse_yaml_text(text: str, file: str) -> tuple[Any, Marks]:
     except (ValueError, TypeError, RecursionError, OverflowError) as exc:  # odd scalars, deep nesting
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise CircuitSpecError(f"invalid YAML: {reason}", file=file, line=1, col=1) from None
-    return _plain(data), marks
+    return data, marks
 
 
 def _plain(node: Any) -> Any:
@@ -250,8 +250,32 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
     return models[0] if len(models) == 1 else None
 
 
+_TYPE_NAMES = {"str", "int", "float", "bool", "list", "dict", "none"}
+
+
+def _is_branch(part: int | str) -> bool:
+    """A pydantic loc part naming a union member (``str``, ``list[str]``, ...), not a data key."""
+    return isinstance(part, str) and (part in _TYPE_NAMES or "[" in part or part.startswith("function-"))
+
+
+def _data_loc(loc: Loc) -> Loc:
+    return tuple(p for p in loc if not _is_branch(p))
+
+
+def _most_specific(errors: list[Any]) -> Any:
+    """The first error, or for a union the member error that reaches deepest into the data."""
+    first = errors[0]
+    loc = tuple(first["loc"])
+    branch = next((i for i, p in enumerate(loc) if _is_branch(p)), None)
+    if branch is None:
+        return first
+    prefix = loc[:branch]
+    same_place = [e for e in errors if tuple(e["loc"])[:branch] == prefix]
+    return max(same_place, key=lambda e: len(_data_loc(tuple(e["loc"]))))
+
+
 def _field_name(loc: Loc) -> str:
-    names = [p for p in loc if isinstance(p, str) and p not in CLAIM_KINDS]
+    names = [p for p in loc if isinstance(p, str) and p not in CLAIM_KINDS and not _is_branch(p)]
     return names[-1] if names else "hypothesis"
 
 
@@ -375,9 +399,9 @@ def load_hypothesis(path: str | Path) -> LoadedHypothesis:
     try:
         spec = Hypothesis.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
+        first = _most_specific(exc.errors(include_url=False))
         message, at_key = _humanize(first)
-        loc = tuple(first["loc"])
+        loc = _data_loc(tuple(first["loc"]))
         if first["type"] == "union_tag_invalid":
             loc = (*loc, "kind")  # point at the bad kind, not at the claim
         raise loaded.error(message, loc, at_key=at_key) from None

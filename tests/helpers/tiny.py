@@ -18,11 +18,13 @@ from circuitspec.engine.tokenizer import TextTokenizer
 
 __all__ = ["TINY_WORDS", "make_prompt_set", "make_tiny_model", "make_tokenizer"]
 
+# fmt: off
 TINY_WORDS = (
     "the", "movie", "was", "good", "bad", "great", "awful", "film", "show", "is", "and", "but",
     "John", "Mary", "gave", "a", "book", "to", "when", "went", "store", "she", "he", "it", "this",
     "that", "nice", "terrible", "fine", "poor", "Positive", "Negative", ":", ".", ",",
 )
+# fmt: on
 
 
 def make_tiny_model(

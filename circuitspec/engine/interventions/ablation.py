@@ -24,7 +24,17 @@ from circuitspec.engine.context import RunContext
 from circuitspec.engine.prompts import derangement
 from circuitspec.engine.sites import Site
 
-__all__ = ["Edit", "Method", "ablate", "ablation_source", "edits_for", "run_edits", "tile_site"]
+__all__ = [
+    "LOGIT_BUDGET",
+    "Edit",
+    "Method",
+    "ablate",
+    "ablation_source",
+    "copies_per_pass",
+    "edits_for",
+    "run_edits",
+    "tile_site",
+]
 
 Method = Literal["zero", "mean", "resample", "soft"]
 
@@ -47,6 +57,16 @@ class Edit:
                 scale = scale.to(act.device, act.dtype).reshape(-1, *([1] * (act.dim() - 1)))
             new = act * scale
         return torch.where(mask, new, act)
+
+
+LOGIT_BUDGET = 2**26  # logit elements per batched pass (256 MiB in float32)
+
+
+def copies_per_pass(ctx: RunContext, wanted: int) -> int:
+    """How many copies of the prompt batch fit one pass under :data:`LOGIT_BUDGET` (at least 1)."""
+    prompts = ctx.prompts
+    per_copy = len(prompts) * prompts.tokens.shape[1] * ctx.model.cfg.d_vocab
+    return max(1, min(wanted, LOGIT_BUDGET // max(per_copy, 1)))
 
 
 def tile_site(site: Site, times: int) -> Site:
@@ -116,9 +136,11 @@ def edits_for(
         shape = shapes[hook]
         masks, values = [], []
         scaled = False
+        given = [v for v in sources.values() if v is not None]
+        dtype = given[0].dtype if given else torch.float32  # keep float64 sources exact
         for circuit in circuits:
             mask = torch.zeros(shape, dtype=torch.bool)
-            value = torch.zeros(shape)
+            value = torch.zeros(shape, dtype=dtype)
             for site in circuit:
                 if site.hook_name != hook:
                     continue

@@ -14,7 +14,7 @@ from typing import Literal
 import torch
 
 from circuitspec.engine.context import RunContext
-from circuitspec.engine.interventions.ablation import edits_for, run_edits
+from circuitspec.engine.interventions.ablation import copies_per_pass, edits_for, run_edits
 from circuitspec.engine.sites import Site, resolve_site
 from circuitspec.spec.nodes import parse_node
 
@@ -66,10 +66,16 @@ def patching_sweep(
     ]
     names = sorted({s.hook_name for s in cells})
     tokens, source = _runs(ctx, direction, names)
-    edits = edits_for(
-        [[s] for s in cells], {id(s): source[s.hook_name] for s in cells}, {k: source[k].shape for k in names}
-    )
-    logits = run_edits(ctx, tokens, edits, copies=len(cells))
     n = len(ctx.prompts)
-    values = torch.stack([ctx.metric(logits[i * n : (i + 1) * n], ctx.prompts) for i in range(len(cells))])
-    return values.reshape(n_layers, len(roles), n), roles
+    step = copies_per_pass(ctx, len(cells))
+    values: list[torch.Tensor] = []
+    for start in range(0, len(cells), step):
+        chunk = cells[start : start + step]
+        edits = edits_for(
+            [[s] for s in chunk],
+            {id(s): source[s.hook_name] for s in chunk},
+            {k: source[k].shape for k in names},
+        )
+        logits = run_edits(ctx, tokens, edits, copies=len(chunk))
+        values.extend(ctx.metric(logits[i * n : (i + 1) * n], ctx.prompts) for i in range(len(chunk)))
+    return torch.stack(values).reshape(n_layers, len(roles), n), roles

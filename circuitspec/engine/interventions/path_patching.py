@@ -103,7 +103,9 @@ def _send_order(node: NodeRef) -> float:
         return node.layer + 0.2
     if node.kind in _MLP_NODES:
         return node.layer + 0.6
-    return {NodeKind.RESID_PRE: 0.0, NodeKind.RESID_MID: 0.3, NodeKind.RESID_POST: 0.9}[node.kind] + node.layer
+    return {NodeKind.RESID_PRE: 0.0, NodeKind.RESID_MID: 0.3, NodeKind.RESID_POST: 0.9}[
+        node.kind
+    ] + node.layer
 
 
 def _receive_order(node: NodeRef) -> float:
@@ -115,12 +117,16 @@ def _receive_order(node: NodeRef) -> float:
         return node.layer + 0.1
     if node.kind in _MLP_NODES:
         return node.layer + 0.4
-    return {NodeKind.RESID_PRE: 0.05, NodeKind.RESID_MID: 0.35, NodeKind.RESID_POST: 0.95}[node.kind] + node.layer
+    return {NodeKind.RESID_PRE: 0.05, NodeKind.RESID_MID: 0.35, NodeKind.RESID_POST: 0.95}[
+        node.kind
+    ] + node.layer
 
 
 def _channels(node: NodeRef) -> tuple[str, ...]:
     """The attention inputs a head receiver reads through (a bare head reads all three)."""
-    return {NodeKind.HEAD_Q: ("q",), NodeKind.HEAD_K: ("k",), NodeKind.HEAD_V: ("v",)}.get(node.kind, ("q", "k", "v"))
+    return {NodeKind.HEAD_Q: ("q",), NodeKind.HEAD_K: ("k",), NodeKind.HEAD_V: ("v",)}.get(
+        node.kind, ("q", "k", "v")
+    )
 
 
 def _residual_site_hook(node: NodeRef, n_layers: int) -> str:
@@ -153,13 +159,19 @@ def _sender_hook(node: NodeRef) -> str:
     return node.hook_name
 
 
-def run_cache_names(n_layers: int) -> Callable[[str], bool]:
-    """The activations path patching reads from the clean and corrupted runs."""
-    wanted = {"hook_embed", "hook_pos_embed"}
-    for layer in range(n_layers):
-        for suffix in ("attn.hook_z", "hook_mlp_out", "mlp.hook_post", "hook_resid_pre", "hook_resid_mid", "hook_resid_post"):
-            wanted.add(f"blocks.{layer}.{suffix}")
-    return wanted.__contains__
+def run_cache_names(model: Any) -> list[str]:
+    """The activations path patching and scrubbing read from the clean and corrupted runs."""
+    suffixes = (
+        "attn.hook_z",
+        "hook_mlp_out",
+        "mlp.hook_post",
+        "hook_resid_pre",
+        "hook_resid_mid",
+        "hook_resid_post",
+    )
+    wanted = ["hook_embed", "hook_pos_embed"]
+    wanted += [f"blocks.{layer}.{suffix}" for layer in range(model.cfg.n_layers) for suffix in suffixes]
+    return [name for name in wanted if name in model.hook_dict]
 
 
 def _pos_mask(node: NodeRef, positions: Mapping[str, torch.Tensor], n: int, seq: int) -> torch.Tensor:
@@ -200,7 +212,9 @@ def _own_activation(node: NodeRef, cache: Mapping[str, torch.Tensor]) -> torch.T
     return act
 
 
-def _sender_delta(model: Any, node: NodeRef, own: torch.Tensor, base_own: torch.Tensor, mask: torch.Tensor) -> _SenderDelta:
+def _sender_delta(
+    model: Any, node: NodeRef, own: torch.Tensor, base_own: torch.Tensor, mask: torch.Tensor
+) -> _SenderDelta:
     delta = own - base_own
     delta = delta * (mask[..., 0] if delta.dim() == 2 else mask)
     return _SenderDelta(node, delta, _to_resid(model, node, delta))
@@ -217,9 +231,8 @@ class _Runs:
 
 
 def _get_runs(ctx: RunContext, direction: str) -> _Runs:
-    names = run_cache_names(ctx.model.cfg.n_layers)
-    clean = ctx.cached("path_patching:clean", lambda: ctx.run(ctx.prompts.tokens, cache_names=names))
-    corrupt = ctx.cached("path_patching:corrupt", lambda: ctx.run(ctx.prompts.corrupt_tokens, cache_names=names))
+    names = run_cache_names(ctx.model)
+    clean, corrupt = ctx.clean(names), ctx.corrupted(names)  # shared with the planner's other claims
     if direction == "denoising":
         return _Runs(corrupt[0], corrupt[1], clean[1])
     return _Runs(clean[0], clean[1], corrupt[1])
@@ -268,7 +281,10 @@ def _receiver_hooks(
     for j, node, delta, mask in slots:
         rows = slice(j * n, (j + 1) * n)
         site = _residual_site_hook(node, n_layers)
-        if node.kind in (NodeKind.LOGITS, NodeKind.RESID_PRE, NodeKind.RESID_POST) and _start_layer(node, n_layers) == start:
+        if (
+            node.kind in (NodeKind.LOGITS, NodeKind.RESID_PRE, NodeKind.RESID_POST)
+            and _start_layer(node, n_layers) == start
+        ):
             direct.append((j, delta * mask))
             continue
         if node.kind in _HEAD_RECEIVERS:
@@ -278,7 +294,9 @@ def _receiver_hooks(
                 weight = getattr(block.attn, f"W_{chan.upper()}")[node.head]
                 bias = getattr(block.attn, f"b_{chan.upper()}")[node.head]
 
-                def patch_head(act, rows=rows, block=block, w=weight, b=bias, h=node.head, m=mask, x=patched_in):
+                def patch_head(
+                    act, rows=rows, block=block, w=weight, b=bias, h=node.head, m=mask, x=patched_in
+                ):
                     new = block.ln1(x) @ w + b
                     act[rows, :, h] = act[rows, :, h] * (1 - m) + new * m
 
@@ -334,7 +352,11 @@ def _recomputed_receiver_deltas(
     for lo in range(0, len(items), per_pass):
         chunk = items[lo : lo + per_pass]
         k = len(chunk)
-        starts = [0 if d.node.kind in (NodeKind.EMBED, NodeKind.POS_EMBED) else int(d.node.layer) for _, ds in chunk for d in ds]
+        starts = [
+            0 if d.node.kind in (NodeKind.EMBED, NodeKind.POS_EMBED) else int(d.node.layer)
+            for _, ds in chunk
+            for d in ds
+        ]
         start = min(starts) if starts else 0
         resid = _resid_at(runs, start, n_layers).repeat(k, 1, 1).clone()
         z_adds: dict[int, list[tuple[slice, int, torch.Tensor]]] = {}
@@ -343,7 +365,9 @@ def _recomputed_receiver_deltas(
             rows = slice(j * n, (j + 1) * n)
             for d in deltas:
                 node = d.node
-                if node.kind in (NodeKind.EMBED, NodeKind.POS_EMBED) or (node.kind is NodeKind.RESID_PRE and node.layer == start):
+                if node.kind in (NodeKind.EMBED, NodeKind.POS_EMBED) or (
+                    node.kind is NodeKind.RESID_PRE and node.layer == start
+                ):
                     resid[rows] += d.resid
                 elif node.kind in _HEAD_RECEIVERS:
                     z_adds.setdefault(int(node.layer), []).append((rows, int(node.head), d.delta))
@@ -399,19 +423,26 @@ def path_patch_jobs(
     the run being patched (clean for noising) and ``source`` the other run.
     """
     if mlps not in ("frozen", "recomputed") or direction not in ("noising", "denoising"):
-        raise CircuitSpecError(f"path patching: mlps must be frozen|recomputed and direction noising|denoising, got {mlps}, {direction}")
+        raise CircuitSpecError(
+            f"path patching: mlps must be frozen|recomputed and direction noising|denoising, got {mlps}, {direction}"
+        )
     model = ctx.model
     n_layers = model.cfg.n_layers
     prompts = ctx.prompts
     n, seq = prompts.tokens.shape
-    positions = {role: prompts.positions(role) for role in {p.role for job in jobs for hop in job.hops for pair in hop for p in pair if p.role}}
+    positions = {
+        role: prompts.positions(role)
+        for role in {p.role for job in jobs for hop in job.hops for pair in hop for p in pair if p.role}
+    }
     positions["end"] = prompts.lengths - 1
     for job in jobs:
         for k, hop in enumerate(job.hops):
             for sender, receiver in hop:
                 _check_pair(sender, receiver, n_layers)
                 if k > 0 and sender not in {r for _, r in job.hops[k - 1]}:
-                    raise CircuitSpecError(f"path patching: '{sender}' sends on a later hop but receives nothing before it")
+                    raise CircuitSpecError(
+                        f"path patching: '{sender}' sends on a later hop but receives nothing before it"
+                    )
             if k + 1 < len(job.hops) and any(r.kind is NodeKind.LOGITS for _, r in hop):
                 raise CircuitSpecError("path patching: logits can only end a path")
 
@@ -428,7 +459,13 @@ def path_patch_jobs(
     for job in jobs:
         first = {}
         for sender, _ in job.hops[0]:
-            first[sender] = _sender_delta(model, sender, _own_activation(sender, runs.source), _own_activation(sender, runs.base), mask(sender))
+            first[sender] = _sender_delta(
+                model,
+                sender,
+                _own_activation(sender, runs.source),
+                _own_activation(sender, runs.base),
+                mask(sender),
+            )
         sent.append(first)
 
     final_logits: list[torch.Tensor | None] = [None] * len(jobs)
@@ -449,7 +486,11 @@ def path_patch_jobs(
                         slots.append((r, total, mask(r)))
                     recv[i] = slots
             else:
-                items = [(r, [sent[i][s] for s, rr in jobs[i].hops[k] if rr == r]) for i in active for r in receivers[i]]
+                items = [
+                    (r, [sent[i][s] for s, rr in jobs[i].hops[k] if rr == r])
+                    for i in active
+                    for r in receivers[i]
+                ]
                 deltas = iter(_recomputed_receiver_deltas(ctx, runs, items))
                 for i in active:
                     recv[i] = [(r, next(deltas), mask(r)) for r in receivers[i]]
@@ -470,7 +511,7 @@ def path_patch_jobs(
                     _run_hop(ctx, runs, jobs, chunk, recv, sent, k, start, mask, final_logits)
     patched = torch.stack([ctx.metric(logits, prompts) for logits in final_logits])  # type: ignore[arg-type]
     base = ctx.metric(runs.base_logits, prompts)
-    source_logits = ctx.cached("path_patching:corrupt" if direction == "noising" else "path_patching:clean", lambda: None)[0]
+    source_logits = (ctx.corrupted() if direction == "noising" else ctx.clean())[0]
     return patched, base, ctx.metric(source_logits, prompts)
 
 
@@ -552,7 +593,9 @@ def measure_path_patching(ctx: RunContext, claim: Any, graph: Any) -> Measuremen
     """
     chains = graph.chains(claim.id)
     if not chains:
-        raise CircuitSpecError(f"claim '{claim.id}': path patching needs at least one edge 'A -> B' among its targets")
+        raise CircuitSpecError(
+            f"claim '{claim.id}': path patching needs at least one edge 'A -> B' among its targets"
+        )
     if len(chains) == 1:
         job = PathJob.chain(chains[0])
     elif all(len(chain) == 2 for chain in chains):
@@ -578,7 +621,13 @@ def measure_path_patching(ctx: RunContext, claim: Any, graph: Any) -> Measuremen
         tokens=ctx.counter.tokens - tokens0,
         seconds=time.perf_counter() - t0,
     )
-    return Measurement(claim_id=claim.id, kind="path_patching", n_prompts=len(ctx.prompts), arrays={k: np.asarray(v) for k, v in arrays.items()}, cost=cost)
+    return Measurement(
+        claim_id=claim.id,
+        kind="path_patching",
+        n_prompts=len(ctx.prompts),
+        arrays={k: np.asarray(v) for k, v in arrays.items()},
+        cost=cost,
+    )
 
 
 # ----------------------------------------------------------------------------------- naive reference
@@ -616,15 +665,18 @@ def naive_path_patch(
     try:
         with torch.inference_mode():
             if caches is None:
-                names = run_cache_names(n_layers)
+                names = run_cache_names(model)
                 caches = tuple(  # type: ignore[assignment]
-                    model.run_with_cache(tokens, names_filter=names)[1].cache_dict for tokens in (clean_tokens, corrupt_tokens)
+                    model.run_with_cache(tokens, names_filter=names)[1].cache_dict
+                    for tokens in (clean_tokens, corrupt_tokens)
                 )
                 count(n)
                 count(n)
             clean_cache, corrupt_cache = caches  # type: ignore[misc]
             base_tokens, base, source = (
-                (clean_tokens, clean_cache, corrupt_cache) if direction == "noising" else (corrupt_tokens, corrupt_cache, clean_cache)
+                (clean_tokens, clean_cache, corrupt_cache)
+                if direction == "noising"
+                else (corrupt_tokens, corrupt_cache, clean_cache)
             )
 
             def mask(node: NodeRef) -> torch.Tensor:
@@ -645,7 +697,9 @@ def naive_path_patch(
                 # step 3: patch the receivers' inputs, recompute everything else
                 hooks = []
                 for receiver in receivers:
-                    hooks.extend(_naive_receiver_patch(receiver, receiver_inputs[receiver], mask(receiver), n_layers))
+                    hooks.extend(
+                        _naive_receiver_patch(receiver, receiver_inputs[receiver], mask(receiver), n_layers)
+                    )
                 grabbed: dict[str, torch.Tensor] = {}
                 if k + 1 < len(job.hops):
 
@@ -655,7 +709,9 @@ def naive_path_patch(
                     hooks.extend((_sender_hook(r), grab) for r in receivers)
                 logits = model.run_with_hooks(base_tokens, fwd_hooks=hooks)
                 count(n)
-                sender_values = {r: _own_activation(r, grabbed) for r in receivers} if k + 1 < len(job.hops) else {}
+                sender_values = (
+                    {r: _own_activation(r, grabbed) for r in receivers} if k + 1 < len(job.hops) else {}
+                )
             assert logits is not None
             return logits
     finally:
@@ -751,5 +807,9 @@ def _naive_receiver_patch(receiver: NodeRef, value: torch.Tensor, mask: torch.Te
 
             hooks.append((f"blocks.{receiver.layer}.hook_{chan}_input", patch))
         return hooks
-    name = f"blocks.{receiver.layer}.hook_mlp_in" if receiver.kind in _MLP_NODES else _residual_site_hook(receiver, n_layers)
+    name = (
+        f"blocks.{receiver.layer}.hook_mlp_in"
+        if receiver.kind in _MLP_NODES
+        else _residual_site_hook(receiver, n_layers)
+    )
     return [(name, lambda act, hook: act * (1 - mask) + value * mask)]

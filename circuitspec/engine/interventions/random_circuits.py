@@ -14,10 +14,9 @@ import numpy as np
 import torch
 
 from circuitspec.engine.context import RunContext
-from circuitspec.engine.interventions.ablation import ablation_source, edits_for, run_edits
+from circuitspec.engine.interventions.ablation import ablation_source, copies_per_pass, edits_for, run_edits
 from circuitspec.engine.interventions.attribution import direct_logit_attribution
 from circuitspec.engine.interventions.faithfulness import complement_edits
-from circuitspec.engine.interventions.scaling import LOGIT_BUDGET
 from circuitspec.engine.sites import Site, resolve_site
 from circuitspec.spec.nodes import NodeKind, NodeRef, parse_node
 
@@ -92,8 +91,11 @@ def random_baseline(
 ) -> np.ndarray:
     """The statistic ``stat`` of a ``kind`` claim run on each node set: ``[len(node_sets)]``."""
     prompts = ctx.prompts
-    n = len(prompts)
     circuits = [[resolve_site(node, prompts) for node in nodes] for nodes in node_sets]
+    if kind == "attribution":
+        return np.array(
+            [statistic({"value": direct_logit_attribution(ctx, c).numpy()}, stat) for c in circuits]
+        )
     clean_logits, _ = ctx.clean()
     clean = ctx.metric(clean_logits, prompts).float().cpu().numpy()
     corrupt_logits, _ = ctx.corrupted()
@@ -101,12 +103,7 @@ def random_baseline(
     if kind == "faithfulness":  # its baseline is the fully ablated run, not the corrupted prompts
         ablated = run_edits(ctx, prompts.tokens, complement_edits(ctx, [[]], method, seed))
         corrupt = ctx.metric(ablated, prompts).float().cpu().numpy()
-    if kind == "attribution":
-        return np.array(
-            [statistic({"value": direct_logit_attribution(ctx, c).numpy()}, stat) for c in circuits]
-        )
-    per_copy = n * prompts.tokens.shape[1] * ctx.model.cfg.d_vocab
-    step = max(1, LOGIT_BUDGET // max(per_copy, 1))
+    step = copies_per_pass(ctx, len(circuits))
     results: list[float] = []
     for start in range(0, len(circuits), step):
         chunk = circuits[start : start + step]

@@ -13,18 +13,10 @@ from collections.abc import Sequence
 import torch
 
 from circuitspec.engine.context import RunContext
-from circuitspec.engine.interventions.ablation import Edit, tile_site
+from circuitspec.engine.interventions.ablation import LOGIT_BUDGET, Edit, copies_per_pass, tile_site
 from circuitspec.engine.sites import Site
 
 __all__ = ["LOGIT_BUDGET", "scale_sweep"]
-
-LOGIT_BUDGET = 2**26  # logit elements per pass (256 MiB in float32)
-
-
-def _chunk(ctx: RunContext, count: int) -> int:
-    prompts = ctx.prompts
-    per_copy = len(prompts) * prompts.tokens.shape[1] * ctx.model.cfg.d_vocab
-    return max(1, min(count, LOGIT_BUDGET // max(per_copy, 1)))
 
 
 def scale_sweep(
@@ -40,7 +32,7 @@ def scale_sweep(
     names = sorted({s.hook_name for s in sites})
     _, cache = ctx.clean(names)
     out: list[torch.Tensor] = []
-    step = _chunk(ctx, len(alphas))
+    step = copies_per_pass(ctx, len(alphas))
     for start in range(0, len(alphas), step):
         chunk = [float(a) for a in alphas[start : start + step]]
         copies = len(chunk)

@@ -100,7 +100,9 @@ class Edge:
 def _component(node: NodeRef, as_receiver: bool) -> tuple[Component, tuple[str, ...]]:
     """The component a node names and, as a receiver, the input channels it names."""
     if node.kind in _HEADS:
-        chans = {NodeKind.HEAD_Q: ("q",), NodeKind.HEAD_K: ("k",), NodeKind.HEAD_V: ("v",)}.get(node.kind, ("q", "k", "v"))
+        chans = {NodeKind.HEAD_Q: ("q",), NodeKind.HEAD_K: ("k",), NodeKind.HEAD_V: ("v",)}.get(
+            node.kind, ("q", "k", "v")
+        )
         return Component("head", node.layer, node.head), chans
     if node.kind in _MLPS:
         return Component("mlp", node.layer), ("mlp_in",)
@@ -123,7 +125,9 @@ def hypothesis_edges(chains: Sequence[Sequence[NodeRef]], targets: Sequence[Node
             sender, _ = _component(a, as_receiver=False)
             receiver, chans = _component(b, as_receiver=True)
             if sender.order >= receiver.order - (0.1 if receiver.kind == "head" else 0.2):
-                raise CircuitSpecError(f"causal scrubbing: '{b}' reads the residual stream before '{a}' writes it")
+                raise CircuitSpecError(
+                    f"causal scrubbing: '{b}' reads the residual stream before '{a}' writes it"
+                )
             for chan in chans:
                 edge = Edge(sender, receiver, chan, a.role, b.role, a.text)
                 edges[(sender, receiver, chan, a.role, b.role)] = edge
@@ -132,7 +136,9 @@ def hypothesis_edges(chains: Sequence[Sequence[NodeRef]], targets: Sequence[Node
     for node in targets:
         comp, _ = _component(node, as_receiver=node.kind is NodeKind.LOGITS)
         if comp not in on_paths:
-            raise CircuitSpecError(f"causal scrubbing: node '{node}' is on no path of the hypothesis (name paths 'A -> B -> logits')")
+            raise CircuitSpecError(
+                f"causal scrubbing: node '{node}' is on no path of the hypothesis (name paths 'A -> B -> logits')"
+            )
     # every hypothesis node must reach the logits
     reaches = {Component("logits")}
     changed = True
@@ -143,7 +149,9 @@ def hypothesis_edges(chains: Sequence[Sequence[NodeRef]], targets: Sequence[Node
                 reaches.add(e.sender)
                 changed = True
     for comp in on_paths - reaches:
-        raise CircuitSpecError(f"causal scrubbing: node '{comp.name}' does not reach logits along the hypothesis' paths")
+        raise CircuitSpecError(
+            f"causal scrubbing: node '{comp.name}' does not reach logits along the hypothesis' paths"
+        )
     return edge_list
 
 
@@ -174,7 +182,9 @@ class ScrubPlan:
     samples: int
 
 
-def _fields_for(edge: Edge, equivalence: Mapping[str, Sequence[str]], all_fields: Sequence[str]) -> tuple[str, ...]:
+def _fields_for(
+    edge: Edge, equivalence: Mapping[str, Sequence[str]], all_fields: Sequence[str]
+) -> tuple[str, ...]:
     for key in (edge.sender_text, edge.sender_text.split("@", 1)[0], edge.sender.name):
         if key in equivalence:
             return tuple(equivalence[key])
@@ -187,7 +197,8 @@ def _shape_keys(prompts: Any) -> list[tuple]:
     """Prompts whose activations line up position by position share a key (length and role positions)."""
     roles = sorted(prompts.role_positions)
     return [
-        (int(prompts.lengths[i]), *(int(prompts.role_positions[r][i]) for r in roles)) for i in range(len(prompts))
+        (int(prompts.lengths[i]), *(int(prompts.role_positions[r][i]) for r in roles))
+        for i in range(len(prompts))
     ]
 
 
@@ -290,8 +301,7 @@ def _contribution(model: Any, comp: Component, cache: Mapping[str, torch.Tensor]
 
 
 def _clean_cache(ctx: RunContext) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    names = run_cache_names(ctx.model.cfg.n_layers)
-    return ctx.cached("path_patching:clean", lambda: ctx.run(ctx.prompts.tokens, cache_names=names))
+    return ctx.clean(run_cache_names(ctx.model))  # shared with path patching and the planner
 
 
 def _evaluate(model: Any, comp: Component, inputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -326,7 +336,13 @@ def scrub(ctx: RunContext, plan: ScrubPlan) -> tuple[torch.Tensor, dict[str, int
             if not tree.children and comp.kind != "logits":
                 values[index] = _contribution(model, comp, cache, torch.as_tensor(tree.inputs))
                 continue
-            channels = ("logits",) if comp.kind == "logits" else ("mlp_in",) if comp.kind == "mlp" else ("q", "k", "v")
+            channels = (
+                ("logits",)
+                if comp.kind == "logits"
+                else ("mlp_in",)
+                if comp.kind == "mlp"
+                else ("q", "k", "v")
+            )
             inputs = {c: cache[_input_hook(comp, c, n_layers)][randoms].clone() for c in channels}
             for child_index in tree.children:
                 child = plan.nodes[child_index]
@@ -335,7 +351,9 @@ def scrub(ctx: RunContext, plan: ScrubPlan) -> tuple[torch.Tensor, dict[str, int
                 mask = _pos_mask(edge.sender_role, prompts, tree.inputs, seq) * _pos_mask(
                     edge.receiver_role, prompts, tree.inputs, seq
                 )
-                inputs[edge.channel] += mask * (values[child_index] - _contribution(model, edge.sender, cache, randoms))
+                inputs[edge.channel] += mask * (
+                    values[child_index] - _contribution(model, edge.sender, cache, randoms)
+                )
             if comp.kind == "logits":
                 final = inputs["logits"]
                 ends = prompts.lengths[torch.as_tensor(plan.originals)] - 1
@@ -390,8 +408,14 @@ def measure_causal_scrubbing(ctx: RunContext, claim: Any, graph: Any) -> Measure
         "corrupt": random.float().cpu().numpy(),
         "intervened": scrubbed.float().cpu().numpy(),
     }
-    cost = RunCost(ctx.counter.forward_passes - passes0, ctx.counter.tokens - tokens0, time.perf_counter() - t0)
-    extra = {**counts, "samples": plan.samples, "edges": [f"{e.sender.name}->{e.receiver.name}.{e.channel}" for e in edges]}
+    cost = RunCost(
+        ctx.counter.forward_passes - passes0, ctx.counter.tokens - tokens0, time.perf_counter() - t0
+    )
+    extra = {
+        **counts,
+        "samples": plan.samples,
+        "edges": [f"{e.sender.name}->{e.receiver.name}.{e.channel}" for e in edges],
+    }
     return Measurement(claim.id, "causal_scrubbing", n, arrays=arrays, extra=extra, cost=cost)
 
 
@@ -430,7 +454,9 @@ def reference_scrub(model: Any, prompts: Any, plan: ScrubPlan) -> torch.Tensor:
     return torch.cat(out)
 
 
-def _explicit_terms(model: Any, cache: Any, comp: Component, channel: str, n_layers: int) -> dict[Any, torch.Tensor]:
+def _explicit_terms(
+    model: Any, cache: Any, comp: Component, channel: str, n_layers: int
+) -> dict[Any, torch.Tensor]:
     """Every term of ``comp``'s input on ``channel`` from one run's cache, keyed by component (or 'bias')."""
     limit = n_layers if channel == "logits" else comp.layer
     terms: dict[Any, torch.Tensor] = {
@@ -450,7 +476,9 @@ def _explicit_terms(model: Any, cache: Any, comp: Component, channel: str, n_lay
     return terms
 
 
-def _reference_node(model, prompts, plan: ScrubPlan, index: int, b: int, r: int, cache_of, n_layers: int) -> torch.Tensor:
+def _reference_node(
+    model, prompts, plan: ScrubPlan, index: int, b: int, r: int, cache_of, n_layers: int
+) -> torch.Tensor:
     """run_scrub for tree node ``index`` on batch row ``b``: its residual term (or logits at the root)."""
     tree = plan.nodes[index]
     comp = tree.component
@@ -458,12 +486,17 @@ def _reference_node(model, prompts, plan: ScrubPlan, index: int, b: int, r: int,
     if not tree.children and comp.kind != "logits":  # a leaf: read whole from its drawn prompt
         cache = cache_of(x)
         if comp.kind == "head":
-            return cache[f"blocks.{comp.layer}.attn.hook_z"][0, :, comp.head] @ model.blocks[comp.layer].attn.W_O[comp.head]
+            return (
+                cache[f"blocks.{comp.layer}.attn.hook_z"][0, :, comp.head]
+                @ model.blocks[comp.layer].attn.W_O[comp.head]
+            )
         if comp.kind == "mlp":
             return cache[f"blocks.{comp.layer}.hook_mlp_out"][0]
         return cache[f"hook_{comp.kind}"][0]
     seq = prompts.tokens.shape[1]
-    channels = ("logits",) if comp.kind == "logits" else ("mlp_in",) if comp.kind == "mlp" else ("q", "k", "v")
+    channels = (
+        ("logits",) if comp.kind == "logits" else ("mlp_in",) if comp.kind == "mlp" else ("q", "k", "v")
+    )
     random_cache = cache_of(r)
     inputs = {}
     for channel in channels:
@@ -473,17 +506,21 @@ def _reference_node(model, prompts, plan: ScrubPlan, index: int, b: int, r: int,
             if edge.channel != channel:
                 continue
             value = _reference_node(model, prompts, plan, child_index, b, r, cache_of, n_layers)
-            mask = _pos_mask(edge.sender_role, prompts, np.array([x]), seq)[0] * _pos_mask(
-                edge.receiver_role, prompts, np.array([x]), seq
-            )[0]
+            mask = (
+                _pos_mask(edge.sender_role, prompts, np.array([x]), seq)[0]
+                * _pos_mask(edge.receiver_role, prompts, np.array([x]), seq)[0]
+            )
             terms[(edge, child_index)] = mask * (value - terms[edge.sender])  # this path's input instead
         inputs[channel] = sum(terms.values())
     tokens = prompts.tokens[r : r + 1]
     if comp.kind == "logits":
+
         def set_final(act, hook):
             return inputs["logits"][None]
 
-        logits = model.run_with_hooks(tokens, fwd_hooks=[(f"blocks.{n_layers - 1}.hook_resid_post", set_final)])
+        logits = model.run_with_hooks(
+            tokens, fwd_hooks=[(f"blocks.{n_layers - 1}.hook_resid_post", set_final)]
+        )
         return logits[:, int(prompts.lengths[x]) - 1]
     hooks = []
     if comp.kind == "mlp":

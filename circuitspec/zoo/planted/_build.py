@@ -19,7 +19,15 @@ from circuitspec.spec.schema import ModelShape
 if TYPE_CHECKING:  # pragma: no cover
     from circuitspec.engine.tokenizer import TextTokenizer
 
-__all__ = ["SPECIALS", "Layout", "blank_model", "check_checkpoint", "random_qkv", "word_tokenizer"]
+__all__ = [
+    "SPECIALS",
+    "Layout",
+    "blank_model",
+    "check_checkpoint",
+    "random_qkv",
+    "vocabulary",
+    "word_tokenizer",
+]
 
 SPECIALS = ("<bos>", "<pad>", "<unk>")
 

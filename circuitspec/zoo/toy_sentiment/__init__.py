@@ -18,7 +18,7 @@ from circuitspec.zoo import BundledModel, register
 if TYPE_CHECKING:  # pragma: no cover
     from circuitspec.engine.tokenizer import TextTokenizer
 
-__all__ = ["PACKAGE_DIR", "CONFIG_PATH", "read_config", "resolve_checkpoint", "load", "load_checkpoint_into"]
+__all__ = ["CONFIG_PATH", "PACKAGE_DIR", "load", "load_checkpoint_into", "read_config", "resolve_checkpoint"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 CONFIG_PATH = PACKAGE_DIR / "config.json"
@@ -50,7 +50,8 @@ def resolve_checkpoint(checkpoint: int | str | None, config: dict[str, Any] | No
         if step is not None and entry["step"] == step:
             return entry["name"]
     raise CircuitSpecError(
-        f"toy_sentiment has no checkpoint {checkpoint!r} (valid: final, {', '.join(names)}, or their step numbers)"
+        f"toy_sentiment has no checkpoint {checkpoint!r} "
+        f"(valid: final, {', '.join(names)}, or their step numbers)"
     )
 
 

@@ -28,19 +28,19 @@ from pathlib import Path
 
 __all__ = [
     "ADJECTIVE_PAIRS",
-    "NOUNS",
-    "INSTRUCTION",
-    "PROMPT_TYPES",
     "CONDITIONS",
+    "INSTRUCTION",
+    "NOUNS",
+    "PROMPT_TYPES",
     "SPECIAL_TOKENS",
     "TEMPLATES",
     "TaskPrompt",
     "all_prompts",
-    "split_prompts",
-    "is_held_out",
-    "vocabulary",
     "build_tokenizer",
+    "is_held_out",
     "pair_rows",
+    "split_prompts",
+    "vocabulary",
     "write_pair_rows",
 ]
 
@@ -185,7 +185,7 @@ def vocabulary() -> list[str]:
 
 
 def build_tokenizer():  # -> tokenizers.Tokenizer
-    """A WordLevel tokenizer; the ``Whitespace`` pre-tokenizer splits "good." into "good" ".". """
+    """A WordLevel tokenizer; the ``Whitespace`` pre-tokenizer splits "good." into "good" "."."""
     from tokenizers import Tokenizer
     from tokenizers.models import WordLevel
     from tokenizers.pre_tokenizers import Whitespace

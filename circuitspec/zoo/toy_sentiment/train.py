@@ -23,15 +23,15 @@ from circuitspec.zoo.toy_sentiment import task
 
 __all__ = [
     "MODEL_CONFIG",
-    "TRAINING",
     "PACKAGE_DIR",
+    "TRAINING",
     "deterministic_cpu",
-    "new_model",
     "encode_prompts",
     "evaluate",
-    "metrics_table",
-    "train",
     "main",
+    "metrics_table",
+    "new_model",
+    "train",
 ]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -119,7 +119,9 @@ def evaluate(model, tokenizer, prompts: Sequence[task.TaskPrompt]) -> dict[str, 
     batch = encode_prompts(prompts, tokenizer)
     logits = model(batch["tokens"], return_type="logits")
     final = logits[torch.arange(len(prompts)), batch["answer_pos"]]
-    diff = final.gather(1, batch["desired"][:, None])[:, 0] - final.gather(1, batch["undesired"][:, None])[:, 0]
+    diff = (
+        final.gather(1, batch["desired"][:, None])[:, 0] - final.gather(1, batch["undesired"][:, None])[:, 0]
+    )
     top1 = final.argmax(-1) == batch["desired"]
     groups: dict[str, list[int]] = {"all": list(range(len(prompts)))}
     for i, p in enumerate(prompts):
@@ -192,7 +194,9 @@ def train(
     with deterministic_cpu():
         model = new_model(seed)
         generator = torch.Generator().manual_seed(seed)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=TRAINING["lr"], weight_decay=TRAINING["weight_decay"])
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=TRAINING["lr"], weight_decay=TRAINING["weight_decay"]
+        )
         for step in range(last + 1):
             if step in checkpoint_steps:
                 name = checkpoint_name(step)
