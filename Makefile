@@ -24,7 +24,7 @@ demo: install
 	$(BIN)/circuitspec verify hypotheses/toy_sentiment.yaml
 
 test: install browser
-	$(BIN)/python -m pytest -q -n 2 tests hypotheses
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests hypotheses
 
 lint: install
 	$(BIN)/ruff check .

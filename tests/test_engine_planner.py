@@ -55,7 +55,7 @@ claims:
   - {id: ablate_soft, kind: ablation, targets: [L1H0], method: soft, alpha: -1.0, expect: "mean < 0"}
   - {id: patch, kind: activation_patching, targets: ["resid_pre1@adj"], expect: "recovered > 0.5"}
   - {id: scale, kind: scaling, targets: ["L1H0.v@adj", "L0H1.v@adj"], alphas: [0, 1, 2],
-     signs: {"L0H1.v@adj": -1}, interaction: true, expect: "interaction < 0"}
+     signs: {"L0H1.v@adj": -1}, interaction: true, expect: "interaction < 0", random_baseline: {n: 2}}
   - {id: faithful, kind: faithfulness, targets: [L1H0, MLP1], expect: "recovered > 0.5",
      random_baseline: {n: 3}}
   - {id: bad_role, kind: attribution, targets: ["L1H0@adj"], expect: "mean > 0"}
@@ -92,6 +92,11 @@ def test_every_claim_measured_and_errors_contained(measured):
         if not m.error:
             assert m.arrays["value"].shape == (m.n_prompts,)
     assert results["only_long"].n_prompts == 4 and results["dla"].n_prompts == 8
+    # scaling has no random-circuit baseline: the claim is still measured, the baseline says why not
+    assert (
+        results["scale"].random_baseline is None
+        and "scaling" in results["scale"].extra["random_baseline_error"]
+    )
 
 
 def test_arrays_match_direct_calls(measured):

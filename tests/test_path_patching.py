@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from circuitspec.engine.context import RunContext
 from circuitspec.engine.interventions.path_patching import (
     PathJob,
+    measure_path_patching,
     naive_path_patch,
     path_patch_edges,
     path_patch_jobs,
@@ -15,6 +17,7 @@ from circuitspec.engine.interventions.path_patching import (
 from circuitspec.engine.metrics import logit_diff
 from circuitspec.errors import CircuitSpecError
 from circuitspec.spec.nodes import parse_node
+from circuitspec.spec.schema import PathPatchingClaim
 from tests.helpers.tiny import make_prompt_set, make_tiny_model
 
 torch.set_num_threads(1)
@@ -57,11 +60,15 @@ def _fit(edges, n_layers):
 
 def _naive_metric(model, prompts, job, **kwargs) -> torch.Tensor:
     positions = {role: prompts.positions(role) for role in [*prompts.role_positions, "end"]}
-    logits = naive_path_patch(model, prompts.tokens, prompts.corrupt_tokens, job, positions=positions, **kwargs)
+    logits = naive_path_patch(
+        model, prompts.tokens, prompts.corrupt_tokens, job, positions=positions, **kwargs
+    )
     return logit_diff(logits, prompts)
 
 
-@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: f"{s['normalization_type']}-{s['n_layers']}x{s['n_heads']}")
+@pytest.mark.parametrize(
+    "shape", SHAPES, ids=lambda s: f"{s['normalization_type']}-{s['n_layers']}x{s['n_heads']}"
+)
 @pytest.mark.parametrize("mlps", ["frozen", "recomputed"])
 def test_batched_edges_match_naive_reference(shape, mlps):
     model = make_tiny_model(**shape)
@@ -84,7 +91,10 @@ def test_batched_edges_match_naive_reference(shape, mlps):
 def test_chains_and_joint_jobs_match_naive(mlps, direction):
     model = make_tiny_model(n_layers=4, n_heads=2, d_model=16, seed=3)
     prompts = make_prompt_set(model.cfg.d_vocab, lengths=(6, 8, 7), seed=3, n_corrupted=2)
-    n = {name: parse_node(name) for name in ["L0H0", "L1H1.v", "L2H0.q", "L3H1.k", "MLP1", "logits", "L0H1@a", "L2H1"]}
+    n = {
+        name: parse_node(name)
+        for name in ["L0H0", "L1H1.v", "L2H0.q", "L3H1.k", "MLP1", "logits", "L0H1@a", "L2H1"]
+    }
     jobs = [
         PathJob.chain([n["L0H0"], n["L1H1.v"], n["L2H0.q"], n["logits"]]),
         PathJob.chain([n["L0H1@a"], n["MLP1"], n["L3H1.k"]]),
@@ -131,11 +141,15 @@ def test_last_layer_sender_to_logits_equals_activation_patching(attn_only, mlps,
 
 def test_receiver_reading_only_before_the_sender_position_has_no_effect():
     model = make_tiny_model(n_layers=3, n_heads=2, d_model=16, seed=5)
-    prompts = make_prompt_set(model.cfg.d_vocab, lengths=(7, 8, 6, 7), seed=5, roles=("a", "b"), n_corrupted=3)
+    prompts = make_prompt_set(
+        model.cfg.d_vocab, lengths=(7, 8, 6, 7), seed=5, roles=("a", "b"), n_corrupted=3
+    )
     # put role a after role b in every prompt: the receiver at b cannot see a sender pinned at a
     a, b = prompts.role_positions["a"], prompts.role_positions["b"]
     prompts.role_positions["a"], prompts.role_positions["b"] = torch.maximum(a, b), torch.minimum(a, b)
-    prompts.corrupt_tokens[:, 1] = 3 + (prompts.tokens[:, 1] - 2) % (model.cfg.d_vocab - 3)  # every sender sees it
+    prompts.corrupt_tokens[:, 1] = 3 + (prompts.tokens[:, 1] - 2) % (
+        model.cfg.d_vocab - 3
+    )  # every sender sees it
     ctx = _ctx(model, prompts)
     edges = [
         (parse_node("L0H1@a"), parse_node("L2H0.q@b")),
@@ -162,7 +176,9 @@ def test_batched_engine_uses_few_passes():
     model = make_tiny_model(n_layers=3, n_heads=2, d_model=16, seed=7)
     prompts = make_prompt_set(model.cfg.d_vocab, lengths=(5, 6, 7, 6), seed=7)
     ctx = _ctx(model, prompts)
-    edges = [(parse_node(f"L0H{h}"), parse_node(f"L2H{g}.{c}")) for h in range(2) for g in range(2) for c in "qkv"]
+    edges = [
+        (parse_node(f"L0H{h}"), parse_node(f"L2H{g}.{c}")) for h in range(2) for g in range(2) for c in "qkv"
+    ]
     path_patch_edges(ctx, edges)
     n = len(prompts)
     # clean + corrupted caches, then one partial pass batched over all 12 edges (all start at layer 2)
@@ -177,3 +193,47 @@ def test_bad_edges_are_one_line_errors():
         with pytest.raises(CircuitSpecError) as err:
             path_patch_edges(ctx, [(parse_node(sender), parse_node(receiver))])
         assert "\n" not in str(err.value) and (sender in str(err.value) or receiver in str(err.value))
+
+
+class _Graph:
+    """The one CircuitGraph method the entry point uses."""
+
+    def __init__(self, chains: dict[str, list[str]]):
+        self._chains = {
+            k: [[parse_node(p.strip()) for p in c.split("->")] for c in v] for k, v in chains.items()
+        }
+
+    def chains(self, claim_id: str) -> list[list]:
+        return self._chains.get(claim_id, [])
+
+
+@pytest.mark.parametrize("direction", ["noising", "denoising"])
+def test_measure_path_patching_entry_point(direction):
+    model = make_tiny_model(n_layers=3, n_heads=2, d_model=16, seed=9)
+    prompts = make_prompt_set(model.cfg.d_vocab, lengths=(5, 7, 6), seed=9, n_corrupted=2)
+    graph = _Graph({"one": ["L0H1 -> L1H0.v -> logits"], "joint": ["L0H1 -> L2H0.q", "MLP0 -> L2H1.k"]})
+    for claim_id in ("one", "joint"):
+        claim = PathPatchingClaim(id=claim_id, kind="path_patching", expect="mean < 0", direction=direction)
+        ctx = _ctx(model, prompts)
+        m = measure_path_patching(ctx, claim, graph)
+        chains = graph.chains(claim_id)
+        job = PathJob.chain(chains[0]) if len(chains) == 1 else PathJob.joint([(c[0], c[1]) for c in chains])
+        expected = _naive_metric(model, prompts, job, direction=direction)
+        np.testing.assert_allclose(m.arrays["intervened"], expected.numpy(), atol=1e-4)
+        with torch.no_grad():
+            clean = logit_diff(model(prompts.tokens), prompts).numpy()
+            corrupt = logit_diff(model(prompts.corrupt_tokens), prompts).numpy()
+        np.testing.assert_allclose(m.arrays["clean"], clean, atol=1e-5)
+        np.testing.assert_allclose(m.arrays["corrupt"], corrupt, atol=1e-5)
+        base = clean if direction == "noising" else corrupt
+        np.testing.assert_allclose(m.arrays["value"], m.arrays["intervened"] - base, atol=1e-6)
+        assert m.cost.forward_passes > 0 and m.n_prompts == len(prompts)
+
+
+def test_several_multi_hop_paths_in_one_claim_are_refused():
+    model = make_tiny_model(n_layers=3, n_heads=2, d_model=16, seed=9)
+    prompts = make_prompt_set(model.cfg.d_vocab, lengths=(5, 6), seed=9)
+    graph = _Graph({"c": ["L0H1 -> L1H0.v -> logits", "L0H0 -> L2H1.q"]})
+    claim = PathPatchingClaim(id="c", kind="path_patching", expect="mean < 0")
+    with pytest.raises(CircuitSpecError, match="each: true"):
+        measure_path_patching(_ctx(model, prompts), claim, graph)

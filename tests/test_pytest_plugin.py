@@ -12,7 +12,7 @@ import pytest
 # numpy's C extensions cannot be loaded a second time in one process.
 import circuitspec.regress
 import circuitspec.spec.loader
-import circuitspec.stats.outcome  # noqa: F401
+import circuitspec.stats.outcome
 
 pytest_plugins = ["pytester"]
 

@@ -140,3 +140,30 @@ def test_no_checkpoints_is_a_one_line_error(tmp_path, monkeypatch):
     path.write_text(HYPOTHESIS.replace("checkpoints: [step_0, step_500, final]\n", ""))
     with pytest.raises(CircuitSpecError, match="no checkpoints to compare"):
         regress(path, None, run=FakeRun(), console=Console(quiet=True))
+
+
+def test_bundled_model_checkpoints_are_the_default(tmp_path, monkeypatch):
+    from circuitspec.zoo.catalog import BUNDLED
+
+    monkeypatch.chdir(tmp_path)
+    shipped = list(BUNDLED["toy_sentiment"].checkpoints)
+    path = tmp_path / "h.yaml"
+    path.write_text(
+        HYPOTHESIS.replace("checkpoints: [step_0, step_500, final]\n", "").replace(
+            "model: {name: tiny, shape: {n_layers: 2, n_heads: 2, d_model: 16}}",
+            "model: {bundled: toy_sentiment}",
+        )
+    )
+    calls: list[object] = []
+
+    def run(path, *, checkpoint=None, seed=None, progress=True):
+        calls.append(checkpoint)
+        return FakeRun()(path, checkpoint="final", seed=seed, progress=progress)
+
+    import circuitspec.regress.run
+
+    # only the choice of checkpoints is under test here: skip rendering seven per-checkpoint reports
+    monkeypatch.setattr(circuitspec.regress.run, "_write_checkpoint_report", lambda result, out_dir: {})
+    result = regress(path, None, run=run, console=Console(quiet=True))
+    assert calls == shipped and len(shipped) >= 5
+    assert [c["name"] for c in json.loads(result.paths["json"].read_text())["checkpoints"]] == shipped

@@ -1,4 +1,4 @@
-"""Causal scrubbing: batched engine == explicit per-path reference, and planted circuits with known answers."""
+"""Causal scrubbing: batched engine == explicit per-path reference; planted circuits with known answers."""
 
 from __future__ import annotations
 
@@ -140,7 +140,11 @@ def _recovered(m) -> float:
 
 def _measure(model, prompts, paths, equivalence, samples=4):
     claim = CausalScrubbingClaim(
-        id="scrub", kind="causal_scrubbing", expect="recovered >= 0.8", equivalence=equivalence, samples=samples
+        id="scrub",
+        kind="causal_scrubbing",
+        expect="recovered >= 0.8",
+        equivalence=equivalence,
+        samples=samples,
     )
     ctx = RunContext(model=model, prompts=prompts, metric=logit_diff)
     return measure_causal_scrubbing(ctx, claim, _Graph({"scrub": _chains(*paths)}))
@@ -153,6 +157,7 @@ def test_planted_circuit_true_hypothesis_recovers_everything():
     assert m.arrays["clean"].mean() - m.arrays["corrupt"].mean() > 0.5  # a real gap to recover
     assert _recovered(m) == pytest.approx(1.0, abs=1e-4)
     assert m.cost.forward_passes == len(prompts)
+    assert m.extra["prompts_without_partner"] == 0
 
 
 def test_planted_circuit_empty_hypothesis_recovers_nothing():
@@ -192,8 +197,32 @@ def test_planted_circuit_wrong_hypotheses_recover_markedly_less(label, paths, eq
 
 def test_noise_is_irrelevant_so_resampling_it_recovers_everything():
     model, prompts = _planted()
-    m = _measure(model, prompts, TRUE_PATHS, {"default": ["key"], "L0H0": ["key"], "embed": ["key"]}, samples=2)
+    m = _measure(
+        model, prompts, TRUE_PATHS, {"default": ["key"], "L0H0": ["key"], "embed": ["key"]}, samples=2
+    )
     assert _recovered(m) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_resampled_inputs_line_up_token_by_token_and_respect_classes():
+    gen = torch.Generator().manual_seed(5)
+    tokens = torch.randint(3, 30, (12, 7), generator=gen)
+    lengths = torch.tensor([5, 7] * 6)
+    tokens[torch.arange(7)[None, :] >= lengths[:, None]] = 0
+    rows = [{"f": str(i % 3)} for i in range(12)]
+    prompts = _prompt_set(tokens, rows, [5] * 12, [6] * 12, {"a": 1})
+    prompts.lengths = lengths
+    edges = hypothesis_edges(_chains("embed -> L0H0 -> logits", "L0H1 -> logits"))
+    plan = build_plan(prompts, edges, {"L0H0": ["f"]}, samples=3, seed=1)
+    assert (lengths[plan.randoms] == lengths[plan.originals]).all()
+    assert (plan.randoms != plan.originals).all()
+    parent_of = {child: parent for parent in plan.nodes for child in parent.children}
+    for index, tree in enumerate(plan.nodes[1:], start=1):
+        parent = parent_of[index]
+        assert (lengths[tree.inputs] == lengths[parent.inputs]).all()
+        if tree.edge.sender.name == "L0H0":
+            assert all(rows[a]["f"] == rows[b]["f"] for a, b in zip(tree.inputs, parent.inputs, strict=True))
+        if tree.edge.sender.name == "L0H1":  # no default: an unlisted node keeps its prompt's exact row
+            assert all(rows[a] == rows[b] for a, b in zip(tree.inputs, parent.inputs, strict=True))
 
 
 # ----------------------------------------------------------------------------------- errors

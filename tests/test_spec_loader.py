@@ -108,8 +108,17 @@ BAD_INPUTS: list[tuple[str, str | bytes, str, str | None]] = [
     (
         "undefined role of a node",
         _mutate("targets: L7H5.v@s_con", "targets: L7H5.v@subject"),
-        "role 'subject' of node 'L7H5.v@subject' is not defined by template 'sub'",
+        "role 'subject' of node 'L7H5.v@subject' is not defined by any template (valid: end, s_con,",
         "L7H5.v@subject",
+    ),
+    (
+        "role missing from one of the claim's templates",
+        _mutate('text: "{s_ori}: {w_ori}. {s_con}: not"', 'text: "{s_ori}: {w_con}. {s_con}: not"').replace(
+            "destination: s_con", "destination: w_ori"
+        ),
+        "role 'w_ori' (attention destination) is not defined by template 'neg' "
+        "(valid: s_ori, w_con, s_con, end)",
+        "destination: w_ori",
     ),
     (
         "attending forward",
@@ -245,6 +254,13 @@ BAD_INPUTS: list[tuple[str, str | bytes, str, str | None]] = [
         _mutate("transform: MLP0@s_con -> L7H5.v@s_con -> MLP9@end", "transform: []"),
         "path 'transform' is empty",
         "transform: []",
+    ),
+    (
+        "role no template defines",
+        _mutate("movers: [L10H1@w_ori,", "movers: [L10H1@w_orig,"),
+        "role 'w_orig' of node 'L10H1@w_orig' is not defined by any template "
+        "(valid: end, s_con, s_ori, w_ori)",
+        "w_orig",
     ),
     ("invalid YAML", _mutate("targets: [L7H5, L9H7]", "targets: [L7H5, L9H7"), "invalid YAML", None),
     ("unquoted brackets", _mutate("[L7H5, L9H7]", "[MLP0.tc[1]@s_con]"), "quote values holding", None),

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from circuitspec.cli.regress_commands import register as register_regress_commands
 from circuitspec.errors import CircuitSpecError
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "app"]
@@ -124,6 +125,9 @@ def verify(
     except CircuitSpecError as exc:
         raise _bad_input(exc) from None
     raise typer.Exit(code)
+
+
+register_regress_commands(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

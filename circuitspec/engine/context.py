@@ -49,8 +49,14 @@ class RunContext:
         tokens: torch.Tensor,
         fwd_hooks: Sequence[Hook] = (),
         cache_names: Callable[[str], bool] | Sequence[str] | None = None,
+        last_only: bool = False,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """One batched, counted forward pass; returns logits and the activations named in ``cache_names``."""
+        """One batched, counted forward pass; returns logits and the activations named in ``cache_names``.
+
+        ``last_only``: unembed only each prompt's last real token, so logits are ``[batch, 1, vocab]``
+        (the metrics read them as they are). For batches of whole copies of the prompt set (``k·n``
+        rows) this saves the ``pos × vocab`` unembedding that dominates small-batch cost.
+        """
         model = self.model
         cache: dict[str, torch.Tensor] = {}
         hooks = list(fwd_hooks)
@@ -61,10 +67,20 @@ class RunContext:
                 cache[hook.name] = act.detach()
 
             hooks = [(names, save), *hooks]  # save the *clean* value before other hooks edit it
-        mask = None
-        if tokens.shape[0] == len(self.prompts):  # count real tokens only, not padding
-            mask = (torch.arange(tokens.shape[1])[None, :] < self.prompts.lengths[:, None]).long()
-        self.counter.add(tokens.shape[0], int(mask.sum()) if mask is not None else tokens.numel())
+        n = len(self.prompts)
+        copies = tokens.shape[0] // n if n and tokens.shape[0] % n == 0 else 0
+        if last_only and copies:
+            ends = (self.prompts.lengths - 1).repeat(copies).to(self.device)
+            rows = torch.arange(tokens.shape[0], device=self.device)
+
+            def keep_last(act: torch.Tensor, hook: Any) -> torch.Tensor:
+                return act[rows, ends][:, None]  # final LN and unembed act per position
+
+            hooks.append((f"blocks.{model.cfg.n_layers - 1}.hook_resid_post", keep_last))
+        if copies:  # count real tokens only, not padding
+            self.counter.add(tokens.shape[0], copies * int(self.prompts.lengths.sum()))
+        else:
+            self.counter.add(tokens.shape[0], tokens.numel())
         with torch.inference_mode():
             logits = model.run_with_hooks(tokens.to(self.device), fwd_hooks=hooks)
         return logits, cache

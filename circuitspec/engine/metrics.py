@@ -30,10 +30,12 @@ Metric = Callable[..., torch.Tensor]
 def final_logits(logits: torch.Tensor, prompts: PromptSet) -> torch.Tensor:
     """``[n, vocab]`` logits at each prompt's last real token (padding is never read).
 
-    ``logits`` already ``[n, vocab]`` (e.g. a logit lens read only at the end) pass through.
+    ``logits`` already ``[n, vocab]`` or ``[n, 1, vocab]`` (read only at the end) pass through.
     """
     if logits.dim() == 2:
         return logits
+    if logits.shape[1] == 1:  # already read at the last token (RunContext.run(last_only=True))
+        return logits[:, 0]
     ends = (prompts.lengths - 1).to(logits.device)
     return logits[torch.arange(logits.shape[0], device=logits.device), ends]
 

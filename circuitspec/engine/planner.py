@@ -185,7 +185,10 @@ def _random(ctx: RunContext, graph: CircuitGraph, claim, m: Measurement, seed: i
     node_sets = random_node_sets(
         graph.targets(claim.id), ctx.model.cfg, claim.random_baseline.n, claim.random_baseline.seed
     )
-    m.random_baseline = random_baseline(ctx, claim.kind, node_sets, stat, seed=seed, **kw)
+    try:
+        m.random_baseline = random_baseline(ctx, claim.kind, node_sets, stat, seed=seed, **kw)
+    except ValueError as exc:  # the claim itself was measured; only its baseline is unavailable
+        m.extra["random_baseline_error"] = _one_line(exc)
 
 
 def _attribution(ctx, claim, graph, m: Measurement, seed: int) -> None:
@@ -265,6 +268,7 @@ def _scaling(ctx, claim, graph, m: Measurement, seed: int) -> None:
             arrays["interaction"] = arrays["value"] - sum(effect[a] for effect in alone)
         m.sweep.append(SweepPoint(float(alpha), arrays))
     m.arrays.update(m.sweep[-1].arrays)  # top level: the last α listed
+    _random(ctx, graph, claim, m, seed)
 
 
 def _faithfulness(ctx, claim, graph, m: Measurement, seed: int) -> None:

@@ -93,6 +93,13 @@ class _Compiler:
         except NodeSyntaxError as exc:
             raise self.fail(str(exc), loc) from None
         self.check_node(node, loc)
+        known = {role for roles in self.template_roles.values() for role in roles}
+        if node.role is not None and node.role not in known:
+            raise self.fail(
+                f"role '{node.role}' of node '{node.text}' is not defined by any template "
+                f"(valid: {', '.join(sorted(known))})",
+                loc,
+            )
         return node
 
     def check_node(self, node: NodeRef, loc: Loc) -> None:

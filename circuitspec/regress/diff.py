@@ -57,9 +57,8 @@ class ClaimTolerance:
         if self.ci_widths is not None and baseline_ci is not None:
             width = float(baseline_ci["high"]) - float(baseline_ci["low"])
             if math.isfinite(width):
-                bands.append(
-                    (f"±{self.ci_widths:g} CI widths ({self.ci_widths * width:.4g})", self.ci_widths * width)
-                )
+                allowed = self.ci_widths * width
+                bands.append((f"±{allowed:.4g} ({self.ci_widths:g} × baseline CI width)", allowed))
         return bands
 
 
@@ -121,6 +120,11 @@ def report_hypothesis_path(report: dict) -> str | None:
     if isinstance(hypothesis, str):
         return hypothesis
     return report.get("hypothesis_path")
+
+
+def _hypothesis_name(report: dict) -> str | None:
+    hypothesis = report.get("hypothesis")
+    return hypothesis.get("name") if isinstance(hypothesis, dict) else None
 
 
 def tolerances_from_hypothesis(path: str | Path) -> dict[str, ClaimTolerance]:
@@ -242,37 +246,45 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _fmt_claim(claim: dict | None) -> str:
-    if claim is None:
-        return "(absent)"
-    ci = claim.get("ci")
-    interval = f" [{_fmt(ci.get('low'))}, {_fmt(ci.get('high'))}]" if ci else ""
-    return f"{claim.get('verdict')}  {_fmt(claim.get('estimate'))}{interval}"
+def _change(base: dict | None, new: dict | None, key: str) -> str:
+    before = "(absent)" if base is None else _fmt(base.get(key))
+    after = "(absent)" if new is None else _fmt(new.get(key))
+    return before if before == after else f"{before} → {after}"
+
+
+def _delta(base: dict | None, new: dict | None) -> str:
+    if base is None or new is None or base.get("estimate") is None or new.get("estimate") is None:
+        return "-"
+    return f"{float(new['estimate']) - float(base['estimate']):+.4g}"
 
 
 def print_diff_table(rows: list[ClaimComparison], console: Any, title: str = "baseline → new") -> None:
-    """A table a person can read in a CI log (rich drops colours when output is not a terminal)."""
+    """A table a person can read in a CI log, then one line per regression (plain text off a TTY)."""
     from rich import box
     from rich.table import Table
 
-    table = Table(title=title, box=box.SIMPLE_HEAD, show_lines=False)
-    for column in ("claim", "baseline", "new", "tolerance", "status"):
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    for column in ("claim", "verdict", "estimate", "Δ", "tolerance", "status"):
         table.add_column(column, overflow="fold")
     styles = {"REGRESSED": "bold red", "ok": "green", "new": "cyan"}
     for row in rows:
-        status = row.status
-        detail = "; ".join(r.reason for r in row.regressions)
         table.add_row(
             row.claim_id,
-            _fmt_claim(row.base),
-            _fmt_claim(row.new),
+            _change(row.base, row.new, "verdict"),
+            _change(row.base, row.new, "estimate"),
+            _delta(row.base, row.new),
             row.tolerance,
-            f"[{styles[status]}]{status}[/]" + (f": {detail}" if detail else ""),
+            f"[{styles[row.status]}]{row.status}[/]",
         )
     console.print(table)
+    for row in rows:
+        for regression in row.regressions:
+            console.print(
+                f"REGRESSED {regression.claim_id}: {regression.reason}", markup=False, soft_wrap=True
+            )
     regressed = [row.claim_id for row in rows if row.regressions]
     if regressed:
-        console.print(f"{len(regressed)} regression(s): {', '.join(regressed)}", markup=False)
+        console.print(f"{len(regressed)} regression(s): {', '.join(regressed)}", markup=False, soft_wrap=True)
     else:
         console.print("no regressions", markup=False)
 
@@ -303,4 +315,7 @@ def diff_reports(
         f"tolerances from {hypothesis_path}" if hypothesis_path else "no hypothesis file found: no tolerances"
     )
     print_diff_table(rows, console, title=f"{base_path} → {new_path} ({source})")
+    base_name, new_name = _hypothesis_name(base), _hypothesis_name(new)
+    if base_name != new_name:
+        console.print(f"note: comparing hypothesis {base_name!r} with {new_name!r}", markup=False)
     return [regression for row in rows for regression in row.regressions]

@@ -142,6 +142,14 @@ def _cell_text(cell: MatrixCell | None) -> str:
     return f"{cell.verdict} {_number(cell.estimate)}{interval}"
 
 
+def _cell_lines(cell: MatrixCell | None) -> str:
+    """A terminal cell: verdict and estimate, the interval on a second line (narrow columns)."""
+    if cell is None:
+        return "-"
+    interval = f"\n[{_number(cell.ci.low)}, {_number(cell.ci.high)}]" if cell.ci else ""
+    return f"{cell.verdict} {_number(cell.estimate)}{interval}"
+
+
 def render_markdown(matrix: RegressionMatrix) -> str:
     """A Markdown table: one row per claim, one column per checkpoint, ``verdict estimate [CI]``."""
     header = ["claim", "statistic", *[str(c) for c in matrix.checkpoints]]
@@ -184,7 +192,9 @@ def plot_claim_png(row: MatrixRow, checkpoints: Sequence[int | str]) -> bytes:
 
     figure = Figure(figsize=(6.4, 3.0), dpi=100, layout="constrained")
     axes = figure.add_subplot()
-    axes.fill_between(x, low, high, color="#1f77b4", alpha=0.2, linewidth=0, label="CI")
+    level = next((c.ci.level for c in cells if c is not None and c.ci is not None), None)
+    band = f"{level:.0%} CI" if level is not None else "CI"
+    axes.fill_between(x, low, high, color="#1f77b4", alpha=0.2, linewidth=0, label=band)
     axes.plot(x, estimate, color="#1f77b4", linewidth=1.5)
     for i, cell in enumerate(cells):
         if cell is not None and np.isfinite(estimate[i]):
@@ -282,6 +292,6 @@ def print_matrix_table(matrix: RegressionMatrix, console: Any) -> None:
         cells = [row.cells.get(str(c)) for c in matrix.checkpoints]
         table.add_row(
             Text(row.claim_id),
-            *[Text(_cell_text(cell), style=styles.get(cell.verdict, "") if cell else "") for cell in cells],
+            *[Text(_cell_lines(cell), style=styles.get(cell.verdict, "") if cell else "") for cell in cells],
         )
     console.print(table)

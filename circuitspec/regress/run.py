@@ -51,6 +51,16 @@ def free_model_memory() -> None:
         torch.cuda.empty_cache()
 
 
+def _bundled_checkpoints(bundled: str | None) -> list[int | str]:
+    """Every checkpoint a bundled model ships with (known without loading it)."""
+    if not bundled:
+        return []
+    from circuitspec.zoo.catalog import BUNDLED
+
+    model = BUNDLED.get(bundled)
+    return list(model.checkpoints) if model is not None else []
+
+
 def _write_checkpoint_report(result: Any, out_dir: Path) -> dict[str, Path]:
     from circuitspec.reports import build_report_input, write_reports
 
@@ -68,7 +78,8 @@ def regress(
     console: Any = None,
     run: Callable[..., Any] | None = None,
 ) -> RegressResult:
-    """Verify ``file`` on every checkpoint (the argument, else the YAML's ``checkpoints:``).
+    """Verify ``file`` on every checkpoint: the argument, else the YAML's ``checkpoints:``, else
+    every checkpoint of the bundled model it names.
 
     ``run`` replaces :func:`circuitspec.pipeline.run_verification` (tests). Returns the matrix,
     the written paths, and the exit code ``verify`` would give on the last checkpoint.
@@ -83,7 +94,9 @@ def regress(
     if not path.is_file():
         raise CircuitSpecError(f"no such hypothesis file (looked at {path.resolve()})", file=str(file))
     spec = load_hypothesis(path).spec
-    wanted = parse_checkpoints(checkpoints) or list(spec.checkpoints)
+    wanted = (
+        parse_checkpoints(checkpoints) or list(spec.checkpoints) or _bundled_checkpoints(spec.model.bundled)
+    )
     if not wanted:
         raise CircuitSpecError(
             "no checkpoints to compare: pass --checkpoints A,B,C or list 'checkpoints:' in the YAML",

@@ -10,9 +10,10 @@ Semantics (see also docs/ARCHITECTURE.md, "Statistics semantics"):
   per-point statistic, whose CI resamples prompts with the same indices at every point; because
   ρ's bootstrap CI alone is over-confident near a flat sweep, the rank slope (least-squares
   slope of the statistic on rank(x), ``details["rank_slope"]``) must clear 0 the same way
-  (:func:`.verdicts.trend_verdict`). A
-  *compare* or *equivalence* expectation on a sweep is judged at the **last** point (the largest
-  α, the final layer) unless ``sweep_index`` says otherwise; ``details["sweep_x"]`` records it.
+  (:func:`.verdicts.trend_verdict`). A *compare* or *equivalence* expectation on a sweep is
+  judged at the **last** point (the largest α, the final layer) unless ``sweep_index`` says
+  otherwise; ``details["sweep_x"]`` records it. Sweep points, ρ and the slope come from one
+  joint bootstrap (the same prompt resamples for all).
 - Equivalence on ``mean``/``effect`` also reports a TOST p-value (``p_value`` when the claim has
   no random baseline, else ``details["tost_p"]``); the verdict itself comes from the CI.
 - A random baseline adds an empirical p-value and percentile; such a claim passes only if its

@@ -59,13 +59,18 @@ class Edit:
         return torch.where(mask, new, act)
 
 
-LOGIT_BUDGET = 2**26  # logit elements per batched pass (256 MiB in float32)
+LOGIT_BUDGET = 2**26  # float elements one copy of the batch may take per pass (256 MiB in float32)
 
 
 def copies_per_pass(ctx: RunContext, wanted: int) -> int:
-    """How many copies of the prompt batch fit one pass under :data:`LOGIT_BUDGET` (at least 1)."""
+    """How many copies of the prompt batch fit one pass under :data:`LOGIT_BUDGET` (at least 1).
+
+    A copy costs its end-token logits plus, roughly, eight residual-sized activations per position
+    (interventions unembed only the last token, see ``RunContext.run(last_only=True)``).
+    """
     prompts = ctx.prompts
-    per_copy = len(prompts) * prompts.tokens.shape[1] * ctx.model.cfg.d_vocab
+    cfg = ctx.model.cfg
+    per_copy = len(prompts) * (cfg.d_vocab + 8 * prompts.tokens.shape[1] * max(cfg.d_model, cfg.d_mlp or 0))
     return max(1, min(wanted, LOGIT_BUDGET // max(per_copy, 1)))
 
 
@@ -165,7 +170,7 @@ def run_edits(ctx: RunContext, tokens: torch.Tensor, edits: dict[str, Edit], cop
     """One counted pass over ``tokens`` repeated ``copies`` times with ``edits`` applied; logits."""
     batch = tokens.repeat(copies, 1) if copies > 1 else tokens
     hooks = [(name, lambda act, hook, e=edit: e.apply(act)) for name, edit in edits.items()]
-    logits, _ = ctx.run(batch, fwd_hooks=hooks)
+    logits, _ = ctx.run(batch, fwd_hooks=hooks, last_only=True)
     return logits
 
 

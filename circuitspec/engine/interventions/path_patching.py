@@ -21,7 +21,10 @@ and where it receives.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import itertools
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,11 +38,11 @@ from circuitspec.spec.nodes import NodeKind, NodeRef
 from ..context import RunContext
 
 __all__ = [
+    "PathJob",
     "measure_path_patching",
+    "naive_path_patch",
     "path_patch_edges",
     "path_patch_jobs",
-    "naive_path_patch",
-    "PathJob",
     "run_cache_names",
 ]
 
@@ -65,7 +68,7 @@ class PathJob:
 
     @classmethod
     def chain(cls, nodes: Sequence[NodeRef]) -> PathJob:
-        return cls(tuple(((a, b),) for a, b in zip(nodes, nodes[1:], strict=False)))
+        return cls(tuple(((a, b),) for a, b in itertools.pairwise(nodes)))
 
     @classmethod
     def joint(cls, pairs: Sequence[Pair]) -> PathJob:
@@ -78,24 +81,27 @@ class PathJob:
 def _check_pair(sender: NodeRef, receiver: NodeRef, n_layers: int) -> None:
     if sender.kind not in _SENDER_KINDS:
         raise CircuitSpecError(
-            f"path patching: '{sender}' cannot be a sender (valid: heads, MLPs, MLP neurons, embeddings, residual sites)"
+            f"path patching: '{sender}' cannot be a sender "
+            "(valid: heads, MLPs, MLP neurons, embeddings, residual sites)"
         )
     if receiver.kind not in _RECEIVER_KINDS:
         raise CircuitSpecError(
-            f"path patching: '{receiver}' cannot be a receiver (valid: L<l>H<h>.q|k|v, MLP<l>, residual sites, logits)"
+            f"path patching: '{receiver}' cannot be a receiver "
+            "(valid: L<l>H<h>.q|k|v, MLP<l>, residual sites, logits)"
         )
     if receiver.kind is NodeKind.LOGITS:
         return
     if _send_order(sender) >= _receive_order(receiver):
         raise CircuitSpecError(
-            f"path patching: receiver '{receiver}' reads the residual stream before sender '{sender}' writes it"
+            f"path patching: receiver '{receiver}' reads the residual stream "
+            f"before sender '{sender}' writes it"
         )
     if receiver.layer is not None and receiver.layer >= n_layers:
         raise CircuitSpecError(f"path patching: '{receiver}' is beyond the model's {n_layers} layers")
 
 
 def _send_order(node: NodeRef) -> float:
-    """When a sender writes to the residual stream (heads at l+.2, MLPs at l+.6, resid sites at their point)."""
+    """When a sender writes to the residual stream (heads at l+.2, MLPs at l+.6, residual sites in place)."""
     if node.kind in (NodeKind.EMBED, NodeKind.POS_EMBED):
         return -1.0
     assert node.layer is not None
@@ -252,7 +258,7 @@ def _counted_forward(
     hooks: list,
     stop: int | None = None,
 ) -> torch.Tensor:
-    """A counted batched pass from block ``start`` on the residual ``resid``; logits (or the residual at ``stop``)."""
+    """A counted batched pass from block ``start`` on ``resid``; logits (or the residual at ``stop``)."""
     model = ctx.model
     n = len(ctx.prompts)
     rows = resid.shape[0]
@@ -322,20 +328,17 @@ def _receiver_hooks(
     return [(name, make_hook(fns)) for name, fns in by_hook.items()], direct
 
 
-def _with_model_settings(model: Any, need_mlp_in: bool):
-    """Context manager: turn on ``hook_mlp_in`` while needed and restore the previous setting."""
-
-    class _Settings:
-        def __enter__(self):
-            self.old = model.cfg.use_hook_mlp_in
-            if need_mlp_in and not self.old:
-                model.set_use_hook_mlp_in(True)
-
-        def __exit__(self, *exc):
-            if model.cfg.use_hook_mlp_in != self.old:
-                model.set_use_hook_mlp_in(self.old)
-
-    return _Settings()
+@contextmanager
+def _hook_mlp_in(model: Any, needed: bool) -> Iterator[None]:
+    """Turn on TransformerLens' ``hook_mlp_in`` while needed; always restore the previous setting."""
+    old = model.cfg.use_hook_mlp_in
+    if needed and not old:
+        model.set_use_hook_mlp_in(True)
+    try:
+        yield
+    finally:
+        if model.cfg.use_hook_mlp_in != old:
+            model.set_use_hook_mlp_in(old)
 
 
 def _recomputed_receiver_deltas(
@@ -376,8 +379,9 @@ def _recomputed_receiver_deltas(
         hooks: list = []
         for layer in range(start, n_layers):
             clean_z = runs.base[f"blocks.{layer}.attn.hook_z"].repeat(k, 1, 1, 1)
+            senders_here = tuple(z_adds.get(layer, ()))
 
-            def freeze_z(act, hook, clean_z=clean_z, extra=z_adds.get(layer, [])):
+            def freeze_z(act, hook, clean_z=clean_z, extra=senders_here):
                 act = clean_z.clone()
                 for rows, head, delta in extra:
                     act[rows, :, head] += delta
@@ -399,7 +403,7 @@ def _recomputed_receiver_deltas(
         sites: dict[str, torch.Tensor] = {}
         wanted = {_residual_site_hook(r, n_layers) for r, _ in chunk}
 
-        def grab(act, hook):
+        def grab(act, hook, sites=sites):
             sites[hook.name] = act.detach().clone()
 
         hooks.extend((name, grab) for name in wanted)
@@ -424,7 +428,8 @@ def path_patch_jobs(
     """
     if mlps not in ("frozen", "recomputed") or direction not in ("noising", "denoising"):
         raise CircuitSpecError(
-            f"path patching: mlps must be frozen|recomputed and direction noising|denoising, got {mlps}, {direction}"
+            f"path patching: mlps must be frozen|recomputed and direction noising|denoising, "
+            f"got {mlps}, {direction}"
         )
     model = ctx.model
     n_layers = model.cfg.n_layers
@@ -472,7 +477,7 @@ def path_patch_jobs(
     n_hops = max(len(job.hops) for job in jobs)
     finished: set[int] = set()
     need_mlp_in = any(r.kind in _MLP_NODES for job in jobs for hop in job.hops for _, r in hop)
-    with _with_model_settings(model, need_mlp_in):
+    with _hook_mlp_in(model, need_mlp_in):
         for k in range(n_hops):
             active = [i for i, job in enumerate(jobs) if k < len(job.hops) and i not in finished]
             # the receivers' input deltas for this hop
@@ -527,7 +532,7 @@ def _run_hop(
     mask: Callable[[NodeRef], torch.Tensor],
     final_logits: list[torch.Tensor | None],
 ) -> None:
-    """Patch the receivers of hop ``k`` for the jobs in ``chunk``; record outputs (middle hops) or logits (last)."""
+    """Patch hop ``k``'s receivers for the jobs in ``chunk``; keep outputs (middle hops) or logits (last)."""
     model = ctx.model
     n_layers = model.cfg.n_layers
     n = len(ctx.prompts)
@@ -548,7 +553,10 @@ def _run_hop(
 
         hooks = hooks + [(name, grab) for name in wanted]
     if start >= n_layers and not middle:
-        logits = _counted_unembed(ctx, resid)
+        logits = _unembed_end(ctx, resid)
+    elif not last_hop:  # only the middle receivers' outputs are needed: stop after their layers
+        stop = max(int(r.layer) for i in middle for r, _, _ in recv[i]) + 1
+        logits = _counted_forward(ctx, resid, start, hooks, stop=stop if stop < n_layers else None)
     else:
         logits = _counted_forward(ctx, resid, start, hooks)
     for i in last_hop:
@@ -563,8 +571,8 @@ def _run_hop(
         sent[i] = nxt
 
 
-def _counted_unembed(ctx: RunContext, resid: torch.Tensor) -> torch.Tensor:
-    """Logits from a final residual stream: only ln_final and the unembedding, at each prompt's end token."""
+def _unembed_end(ctx: RunContext, resid: torch.Tensor) -> torch.Tensor:
+    """Logits from a final residual stream (no forward pass): ln_final and unembedding at the end tokens."""
     model = ctx.model
     n = len(ctx.prompts)
     ends = (ctx.prompts.lengths - 1).repeat(resid.shape[0] // n)
@@ -602,11 +610,10 @@ def measure_path_patching(ctx: RunContext, claim: Any, graph: Any) -> Measuremen
         job = PathJob.joint([(chain[0], chain[1]) for chain in chains])
     else:
         raise CircuitSpecError(
-            f"claim '{claim.id}': several multi-hop paths cannot be patched jointly (use each: true, one path per claim)"
+            f"claim '{claim.id}': several multi-hop paths cannot be patched jointly "
+            "(use each: true, one path per claim)"
         )
     passes0, tokens0 = ctx.counter.forward_passes, ctx.counter.tokens
-    import time
-
     t0 = time.perf_counter()
     patched, base, source = path_patch_jobs(ctx, [job], mlps=claim.mlps, direction=claim.direction)
     clean, corrupt = (base, source) if claim.direction == "noising" else (source, base)
@@ -703,7 +710,7 @@ def naive_path_patch(
                 grabbed: dict[str, torch.Tensor] = {}
                 if k + 1 < len(job.hops):
 
-                    def grab(act, hook):
+                    def grab(act, hook, grabbed=grabbed):
                         grabbed[hook.name] = act.detach().clone()
 
                     hooks.extend((_sender_hook(r), grab) for r in receivers)
@@ -729,7 +736,7 @@ def _naive_step2(
     mask: Callable[[NodeRef], torch.Tensor],
     mlps: str,
 ) -> torch.Tensor:
-    """Step 2: senders patched, all other heads (and MLPs, when frozen) at base values; the receiver's input."""
+    """Step 2: senders patched, other heads (and frozen MLPs) at base values; returns the receiver's input."""
     n_layers = model.cfg.n_layers
     hooks = []
     for layer in range(n_layers):

@@ -43,7 +43,7 @@ def scale_sweep(
             factor = (torch.tensor(chunk) * sign).repeat_interleave(n)
             edit = Edit(mask=mask, scale=factor)
             hooks.append((site.hook_name, lambda act, hook, e=edit: e.apply(act)))
-        logits, _ = ctx.run(prompts.tokens.repeat(copies, 1), fwd_hooks=hooks)
+        logits, _ = ctx.run(prompts.tokens.repeat(copies, 1), fwd_hooks=hooks, last_only=True)
         metric = torch.stack([ctx.metric(logits[i * n : (i + 1) * n], prompts) for i in range(copies)])
         out.append(metric.float().cpu())
     return torch.cat(out)

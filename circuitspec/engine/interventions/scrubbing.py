@@ -30,6 +30,7 @@ explicit per-sample, per-path version the tests compare against.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,12 +47,12 @@ from ..context import RunContext
 from .path_patching import run_cache_names
 
 __all__ = [
-    "measure_causal_scrubbing",
     "ScrubPlan",
     "build_plan",
-    "scrub",
-    "reference_scrub",
     "hypothesis_edges",
+    "measure_causal_scrubbing",
+    "reference_scrub",
+    "scrub",
 ]
 
 _HEADS = (NodeKind.HEAD, NodeKind.HEAD_Q, NodeKind.HEAD_K, NodeKind.HEAD_V)
@@ -87,7 +88,7 @@ class Component:
 
 @dataclass(frozen=True)
 class Edge:
-    """``sender`` (at ``sender_role`` or every position) into ``receiver``'s ``channel`` (at ``receiver_role``)."""
+    """``sender`` (at ``sender_role``, else everywhere) into ``receiver``'s ``channel`` (at its role)."""
 
     sender: Component
     receiver: Component
@@ -121,7 +122,7 @@ def hypothesis_edges(chains: Sequence[Sequence[NodeRef]], targets: Sequence[Node
     """The hypothesis graph's edges from the claim's chains, checked to form paths into the logits."""
     edges: dict[tuple, Edge] = {}
     for chain in chains:
-        for a, b in zip(chain, chain[1:], strict=False):
+        for a, b in itertools.pairwise(chain):
             sender, _ = _component(a, as_receiver=False)
             receiver, chans = _component(b, as_receiver=True)
             if sender.order >= receiver.order - (0.1 if receiver.kind == "head" else 0.2):
@@ -137,7 +138,8 @@ def hypothesis_edges(chains: Sequence[Sequence[NodeRef]], targets: Sequence[Node
         comp, _ = _component(node, as_receiver=node.kind is NodeKind.LOGITS)
         if comp not in on_paths:
             raise CircuitSpecError(
-                f"causal scrubbing: node '{node}' is on no path of the hypothesis (name paths 'A -> B -> logits')"
+                f"causal scrubbing: node '{node}' is on no path of the hypothesis "
+                "(name paths 'A -> B -> logits')"
             )
     # every hypothesis node must reach the logits
     reaches = {Component("logits")}
@@ -148,9 +150,11 @@ def hypothesis_edges(chains: Sequence[Sequence[NodeRef]], targets: Sequence[Node
             if e.receiver in reaches and e.sender not in reaches:
                 reaches.add(e.sender)
                 changed = True
-    for comp in on_paths - reaches:
+    stranded = sorted(comp.name for comp in on_paths - reaches)
+    if stranded:
         raise CircuitSpecError(
-            f"causal scrubbing: node '{comp.name}' does not reach logits along the hypothesis' paths"
+            f"causal scrubbing: {', '.join(stranded)} do(es) not reach logits along the hypothesis' paths "
+            "(every path must end at logits)"
         )
     return edge_list
 
@@ -259,7 +263,8 @@ def build_plan(
             stack.append(len(nodes) - 1)
             if len(nodes) > max_tree_nodes:
                 raise CircuitSpecError(
-                    f"causal scrubbing: the treeified hypothesis exceeds {max_tree_nodes} nodes at '{e.sender.name}' "
+                    f"causal scrubbing: the treeified hypothesis exceeds {max_tree_nodes} nodes "
+                    f"at '{e.sender.name}' "
                     "(too many paths; scrub a smaller hypothesis)"
                 )
     return ScrubPlan(originals, randoms, nodes, samples)
@@ -414,6 +419,8 @@ def measure_causal_scrubbing(ctx: RunContext, claim: Any, graph: Any) -> Measure
     extra = {
         **counts,
         "samples": plan.samples,
+        # prompts with no other prompt of their shape keep themselves as the "random" input
+        "prompts_without_partner": int((plan.randoms == plan.originals).sum() // plan.samples),
         "edges": [f"{e.sender.name}->{e.receiver.name}.{e.channel}" for e in edges],
     }
     return Measurement(claim.id, "causal_scrubbing", n, arrays=arrays, extra=extra, cost=cost)

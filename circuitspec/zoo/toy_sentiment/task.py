@@ -85,8 +85,9 @@ SPECIAL_TOKENS: tuple[str, ...] = ("<bos>", "<pad>", "<unk>")
 PROMPT_TYPES: tuple[str, ...] = ("minimal", "contextual", "instructional")
 CONDITIONS: tuple[str, ...] = ("substitution", "negation", "preserve", "preserve_negation")
 
-# circuitspec templates (spec/templates.py syntax); "not" follows the last "is" in negation prompts.
-_CONTEXT = "{s_ori}: This {noun} is {w_ori}. {s_con}: This {noun} is"
+# circuitspec templates (spec/templates.py syntax, where a slot may appear once: the second
+# sentence's noun is the slot ``noun_con``, always equal to ``noun``); negation prompts append " not".
+_CONTEXT = "{s_ori}: This {noun} is {w_ori}. {s_con}: This {noun_con} is"
 TEMPLATES: dict[str, str] = {
     "minimal": "{s_ori}: {w_ori}. {s_con}:",
     "contextual": _CONTEXT,
@@ -113,7 +114,7 @@ class TaskPrompt:
 
 
 def _fill(prompt_type: str, s_ori: str, s_con: str, w_ori: str, noun: str | None, negated: bool) -> str:
-    text = TEMPLATES[prompt_type].format(s_ori=s_ori, s_con=s_con, w_ori=w_ori, noun=noun)
+    text = TEMPLATES[prompt_type].format(s_ori=s_ori, s_con=s_con, w_ori=w_ori, noun=noun, noun_con=noun)
     return text + " not" if negated else text
 
 
@@ -200,6 +201,8 @@ def build_tokenizer():  # -> tokenizers.Tokenizer
 def pair_rows() -> Iterator[dict]:
     """Data rows for hypotheses: slots of every (pair, direction, noun) in both splits.
 
+    ``noun_con`` repeats ``noun`` for the second sentence (a template slot may appear only once).
+
     Each row fills :data:`TEMPLATES` (``s_con`` is the contrastive label, opposite to ``s_ori``);
     ``split`` says whether the contextual prompt is held out.
     """
@@ -207,6 +210,7 @@ def pair_rows() -> Iterator[dict]:
         if prompt.prompt_type != "contextual" or prompt.condition != "substitution":
             continue
         row = {k: v for k, v in asdict(prompt).items() if k in ("s_ori", "s_con", "w_ori", "w_con", "noun")}
+        row["noun_con"] = prompt.noun
         row["direction"] = prompt.direction
         row["split"] = "test" if is_held_out(prompt) else "train"
         yield row
