@@ -8,7 +8,9 @@ __all__ = ["CircuitSpecError", "ModelNotAvailable"]
 class CircuitSpecError(Exception):
     """Bad input. ``str()`` is one line: ``file:line:col: message (valid: ...)``."""
 
-    def __init__(self, message: str, *, file: str | None = None, line: int | None = None, col: int | None = None):
+    def __init__(
+        self, message: str, *, file: str | None = None, line: int | None = None, col: int | None = None
+    ):
         self.message = " ".join(str(message).split())  # always one line
         self.file, self.line, self.col = file, line, col
         super().__init__(str(self))

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Measurement", "SweepPoint", "RunCost"]
+__all__ = ["Measurement", "RunCost", "SweepPoint"]
 
 
 @dataclass

@@ -6,14 +6,13 @@ model actually has to run.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from circuitspec.errors import CircuitSpecError
-
-__all__ = ["Verification", "run_verification", "verify", "exit_code", "default_report_dir"]
+__all__ = ["Verification", "default_report_dir", "exit_code", "run_verification", "verify"]
 
 
 @dataclass
@@ -116,7 +115,8 @@ def verify(
 
     from circuitspec.reports import build_report_input, print_verdict_table, write_junit, write_reports
 
-    console = console or Console()
+    # CI logs are not terminals: give the table room instead of rich's 80-column default
+    console = console or (Console() if sys.stdout.isatty() else Console(width=150))
     result = run_verification(path, checkpoint=checkpoint, seed=seed, progress=progress)
     out_dir = Path(out) if out else default_report_dir(Path(path), result.hypothesis.spec.name, None)
     report_input = build_report_input(result)
@@ -132,9 +132,3 @@ def verify(
         code = max(code, 1 if regressions else 0)
     return code
 
-
-def _check_path(path: str | Path) -> Path:
-    p = Path(path)
-    if not p.is_file():
-        raise CircuitSpecError(f"no such hypothesis file (looked at {p.resolve()})", file=str(path))
-    return p

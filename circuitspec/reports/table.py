@@ -28,7 +28,8 @@ def verdict_table(outcomes: list[ClaimOutcome], title: str | None = None) -> Tab
         ("p (adj.)", "right"),
         ("verdict", "left"),
     ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+        # claim ids fold rather than truncate: they are what a person greps the report for
+        table.add_column(name, justify=justify, overflow="fold", no_wrap=name in ("verdict", "p (adj.)"))  # type: ignore[arg-type]
     for o in outcomes:
         style = _STYLES.get(o.verdict, "")
         table.add_row(

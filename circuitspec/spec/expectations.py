@@ -112,7 +112,11 @@ def parse_expectation(text: str) -> Expectation:
         return Expectation(text, "equivalence", _stat(m["stat"], text), threshold=margin)
     if m := _TREND.match(s):
         return Expectation(
-            text, "trend", _stat(m["stat"], text), direction=m["dir"], variable=m["var"]  # type: ignore[arg-type]
+            text,
+            "trend",
+            _stat(m["stat"], text),
+            direction=m["dir"],
+            variable=m["var"],  # type: ignore[arg-type]
         )
     if m := _COMPARE.match(s):
         return Expectation(

@@ -204,9 +204,7 @@ class NodeRef:
         }
         if kind is NodeKind.SAE_FEATURE:
             site = self.component.split(".", 1)[0]
-            base = {"resid_pre": 0.0, "resid_mid": 0.3, "resid_post": 0.9}.get(
-                re.sub(r"\d+$", "", site), 0.6
-            )
+            base = {"resid_pre": 0.0, "resid_mid": 0.3, "resid_post": 0.9}.get(re.sub(r"\d+$", "", site), 0.6)
             return self.layer + base + 0.01
         return self.layer + offset[kind]
 

@@ -80,9 +80,7 @@ class ModelSpec(_Strict):
     def _one_source(self) -> ModelSpec:
         given = [k for k in ("name", "path", "bundled") if getattr(self, k)]
         if len(given) != 1:
-            raise ValueError(
-                f"give exactly one of name, path, bundled (got {', '.join(given) or 'none'})"
-            )
+            raise ValueError(f"give exactly one of name, path, bundled (got {', '.join(given) or 'none'})")
         return self
 
     @field_validator("dictionaries")

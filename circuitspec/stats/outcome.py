@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["Verdict", "Interval", "PointOutcome", "ClaimOutcome"]
+__all__ = ["ClaimOutcome", "Interval", "PointOutcome", "Verdict"]
 
 Verdict = Literal["pass", "fail", "inconclusive"]
 

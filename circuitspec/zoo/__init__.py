@@ -16,7 +16,7 @@ from circuitspec.spec.schema import ModelShape
 if TYPE_CHECKING:  # pragma: no cover
     from circuitspec.engine.tokenizer import TextTokenizer
 
-__all__ = ["BundledModel", "BUNDLED", "register"]
+__all__ = ["BUNDLED", "BundledModel", "register"]
 
 
 @dataclass(frozen=True)
