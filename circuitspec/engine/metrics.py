@@ -14,8 +14,12 @@ import torch
 from .prompts import PromptSet
 
 __all__ = [
+    "EMBEDDING_METRICS",
     "METRICS",
+    "cosine_distance",
+    "cosine_to_reference",
     "desired_prob",
+    "distance_change",
     "final_logits",
     "kl_from_clean",
     "logit_diff",
@@ -81,11 +85,60 @@ def kl_from_clean(clean_logits: torch.Tensor, prompts: PromptSet) -> Metric:
     return kl
 
 
+def cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Row-wise cosine distance ``1 − cos(a, b)`` of ``[n, d]`` embeddings."""
+    return 1.0 - torch.nn.functional.cosine_similarity(a.float(), b.float(), dim=-1)
+
+
+def cosine_to_reference(reference: torch.Tensor) -> Metric:
+    """Encoders: cos(embedding of the run, embedding of the prompt's ``reference`` text), per prompt."""
+
+    def cosine(embeddings: torch.Tensor, prompts: PromptSet, corrupt: bool = False) -> torch.Tensor:
+        return 1.0 - cosine_distance(embeddings, reference.to(embeddings.device))
+
+    return cosine
+
+
+def distance_change(reference: torch.Tensor, clean: torch.Tensor) -> Metric:
+    """Encoders, Eq. 1 of the colour-head report: ``(d(ref, i) − d(ref, f)) / d(ref, i)``.
+
+    ``d`` is cosine distance, ``ref`` the reference text's embedding, ``i`` the clean prompt's embedding
+    and ``f`` the run's: 0 on the clean run, negative when the run moved away from the reference.
+    """
+    initial = cosine_distance(clean, reference)
+
+    def change(embeddings: torch.Tensor, prompts: PromptSet, corrupt: bool = False) -> torch.Tensor:
+        final = cosine_distance(embeddings, reference.to(embeddings.device))
+        return (initial.to(final.device) - final) / initial.to(final.device)
+
+    return change
+
+
+EMBEDDING_METRICS = ("cosine", "distance_change")
+
 METRICS: dict[str, Metric] = {"logit_diff": logit_diff, "prob_diff": prob_diff, "desired_prob": desired_prob}
 
 
-def make_metric(name: str, clean_logits: Callable[[], torch.Tensor], prompts: PromptSet) -> Metric:
-    """The metric called ``name``; ``clean_logits`` is called only for ``kl``."""
+def make_metric(
+    name: str,
+    clean_logits: Callable[[], torch.Tensor],
+    prompts: PromptSet,
+    reference: Callable[[], torch.Tensor] | None = None,
+) -> Metric:
+    """The metric called ``name``; ``clean_logits`` is called only for ``kl`` and ``distance_change``.
+
+    Embedding metrics (encoders) need ``reference``: it returns the ``[n, d]`` embeddings of each
+    prompt's reference text, computed once without interventions.
+    """
+    if name in EMBEDDING_METRICS:
+        if reference is None or prompts.reference_tokens is None:
+            raise ValueError(
+                f"metric '{name}' compares sentence embeddings: it needs an encoder model and a "
+                "'reference' text on every template"
+            )
+        if name == "cosine":
+            return cosine_to_reference(reference())
+        return distance_change(reference(), clean_logits())
     if name == "kl":
         return kl_from_clean(clean_logits(), prompts)
     if name not in METRICS:

@@ -69,6 +69,7 @@ def shape_of(cfg: Any) -> ModelShape:
         d_mlp=cfg.d_mlp if cfg.d_mlp else None,
         d_vocab=cfg.d_vocab,
         n_ctx=cfg.n_ctx,
+        causal=getattr(cfg, "attention_dir", "causal") != "bidirectional",
     )
 
 
@@ -90,6 +91,13 @@ def load_model(spec: ModelSpec, base_dir: Path, checkpoint: int | str | None = N
         if spec.bundled:
             model, tokenizer = _load_bundled(spec.bundled, checkpoint)
             source = f"bundled:{spec.bundled}"
+        elif spec.package:
+            from circuitspec.graph.shapes import package_model_dir
+
+            from .encoder import load_encoder
+
+            model, tokenizer = load_encoder(package_model_dir(spec.package), device, dtype)
+            source = f"package:{spec.package}"
         elif spec.path:
             model, tokenizer = _load_path((Path(base_dir) / spec.path).resolve(), device, dtype)
             source = f"path:{spec.path}"
@@ -99,6 +107,10 @@ def load_model(spec: ModelSpec, base_dir: Path, checkpoint: int | str | None = N
             source = f"name:{spec.name}"
         model = _place(model, device, dtype) if spec.bundled else model
         model.eval()
+        if spec.dictionaries:  # transcoders / SAEs whose features are nodes (circuitspec.features)
+            from circuitspec.features.splice import splice_dictionaries
+
+            model = splice_dictionaries(model, spec, Path(base_dir))
     identity = {
         "source": source,
         "checkpoint": checkpoint,
@@ -226,10 +238,14 @@ def _load_path(directory: Path, device: str, dtype: torch.dtype) -> tuple[Any, T
     from transformers import AutoConfig, AutoTokenizer, GPT2LMHeadModel
 
     hf_config = AutoConfig.from_pretrained(directory, local_files_only=True)
+    if hf_config.model_type == "bert":  # sentence encoders (BERT family) → SentenceEncoder
+        from .encoder import load_encoder
+
+        return load_encoder(directory, device, dtype)
     if hf_config.model_type != "gpt2":
         raise ModelNotAvailable(
             f"{directory}: model_type '{hf_config.model_type}' is not supported from a local path "
-            "(valid: gpt2); "
+            "(valid: gpt2, bert); "
             "use 'model: {name: ...}' with a cached TransformerLens model"
         )
     hf_model = GPT2LMHeadModel.from_pretrained(directory, local_files_only=True, torch_dtype=torch.float32)

@@ -52,6 +52,7 @@ def _needed_hooks(graph: CircuitGraph, claim_ids: list[str], cfg: Any) -> set[st
             names.update(n.hook_name for n in targets if n.kind.value not in _NO_HOOK)
         elif claim.kind == "attribution":
             names.update(dla_hooks(cfg))
+            names.update(n.hook_name for n in targets if n.is_feature)
         elif claim.kind == "attention":
             names.update(f"blocks.{n.layer}.attn.hook_pattern" for n in targets if n.layer is not None)
         elif claim.kind == "logit_lens":
@@ -67,7 +68,7 @@ def _needed_hooks(graph: CircuitGraph, claim_ids: list[str], cfg: Any) -> set[st
     return names
 
 
-_NO_HOOK = ("logits", "transcoder_feature", "sae_feature")
+_NO_HOOK = ("logits",)  # feature nodes live on <site>.hook_sae_acts_post once dictionaries are spliced
 
 
 def run_claims(
@@ -145,7 +146,9 @@ def measure_claim(
     measurement = Measurement(claim.id, claim.kind, len(prompts))
     try:
         ctx = RunContext(loaded.model, prompts, metric=lambda *a, **k: None, counter=counter, _cache=cache)
-        ctx.metric = make_metric(claim.metric, lambda: ctx.clean()[0], prompts)
+        _check_encoder_claim(loaded.model, claim)
+        ctx.metric = make_metric(claim.metric, lambda: ctx.clean()[0], prompts, reference=ctx.reference)
+        _check_features(graph, claim, loaded.model)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             measured = _DISPATCH[claim.kind](ctx, claim, graph, measurement, seed)
@@ -162,6 +165,38 @@ def measure_claim(
 
 
 # ------------------------------------------------------------------------ per kind
+
+_ENCODER_UNSUPPORTED = {
+    "path_patching": "path patching assumes a causal decoder and is not implemented for encoders",
+    "causal_scrubbing": "causal scrubbing is not implemented for encoders",
+}
+
+
+def _check_encoder_claim(model: Any, claim: Any) -> None:
+    """Encoders output sentence embeddings: only embedding metrics and supported kinds apply."""
+    if not getattr(model, "is_encoder", False):
+        return
+    from .metrics import EMBEDDING_METRICS
+
+    if claim.kind in _ENCODER_UNSUPPORTED:
+        raise CircuitSpecError(f"{claim.kind} on an encoder: {_ENCODER_UNSUPPORTED[claim.kind]}")
+    if claim.kind != "attention" and claim.metric not in EMBEDDING_METRICS and claim.kind != "logit_lens":
+        raise CircuitSpecError(
+            f"metric '{claim.metric}' needs next-token logits; an encoder outputs a sentence embedding "
+            f"(valid: {', '.join(EMBEDDING_METRICS)})"
+        )
+
+
+
+def _check_features(graph: CircuitGraph, claim, model: Any) -> None:
+    """One line when a claim names a feature whose dictionary is not spliced into the model."""
+    known = getattr(model, "hook_dict", {})
+    for node in graph.targets(claim.id):
+        if node.is_feature and node.hook_name not in known:
+            raise CircuitSpecError(
+                f"feature node '{node.text}' needs dictionary '{node.dictionary}' spliced in "
+                "(declare it under model.dictionaries)"
+            )
 
 
 def _sites(ctx: RunContext, graph: CircuitGraph, claim) -> list[Site]:
@@ -191,10 +226,33 @@ def _random(ctx: RunContext, graph: CircuitGraph, claim, m: Measurement, seed: i
         m.extra["random_baseline_error"] = _one_line(exc)
 
 
+def _embedding_attribution(ctx, claim, graph, m: Measurement) -> None:
+    """Encoders: direct effect of the targets on cos(embedding, reference) (``cosine``) or on the
+    embedding's own direction (any other metric)."""
+    from .interventions.embedding_attribution import direct_embedding_effect
+
+    clean = ctx.clean()[0]
+    direction = ctx.reference() if claim.metric == "cosine" else clean
+    m.arrays["value"] = _np(direct_embedding_effect(ctx, _sites(ctx, graph, claim), direction))
+    m.arrays["clean"] = _np(ctx.metric(clean, ctx.prompts))
+
+
 def _attribution(ctx, claim, graph, m: Measurement, seed: int) -> None:
     from .interventions.attribution import component_attributions, direct_logit_attribution
 
-    m.arrays["value"] = _np(direct_logit_attribution(ctx, _sites(ctx, graph, claim)))
+    if getattr(ctx.model, "is_encoder", False):
+        _embedding_attribution(ctx, claim, graph, m)
+        return
+
+    sites = _sites(ctx, graph, claim)
+    features = [s for s in sites if s.node.is_feature]
+    components = [s for s in sites if not s.node.is_feature]
+    value = direct_logit_attribution(ctx, components) if components else torch.zeros(len(ctx.prompts))
+    if features:
+        from circuitspec.features.effects import feature_logit_attribution
+
+        value = value + feature_logit_attribution(ctx, features)
+    m.arrays["value"] = _np(value)
     m.arrays["clean"] = _np(ctx.metric(ctx.clean()[0], ctx.prompts))
     table = component_attributions(ctx)
     cfg = ctx.model.cfg
@@ -205,8 +263,30 @@ def _attribution(ctx, claim, graph, m: Measurement, seed: int) -> None:
     _random(ctx, graph, claim, m, seed)
 
 
+def _embedding_lens(ctx, claim, m: Measurement) -> None:
+    """Encoders: the logit-lens claim reads the embedding lens (cosine of pooled residual vs final)."""
+    from .interventions.embedding_lens import embedding_lens, embedding_lens_sites
+
+    target = "reference" if claim.metric in ("cosine", "distance_change") else "final"
+    values = embedding_lens(ctx, reference=target)
+    sites = embedding_lens_sites(ctx.model.cfg.n_layers)
+    if claim.at:
+        if claim.at not in values:
+            raise CircuitSpecError(f"embedding lens site '{claim.at}' (valid: {', '.join(values)})")
+        m.arrays["value"] = _np(values[claim.at])
+        return
+    m.sweep_variable = "layer"
+    m.sweep = [SweepPoint(float(x), {"value": _np(values[label])}) for label, _, x in sites]
+    m.extra["sites"] = [label for label, _, _ in sites]
+    m.arrays["value"] = _np(values[sites[-1][0]])
+
+
 def _logit_lens(ctx, claim, graph, m: Measurement, seed: int) -> None:
     from .interventions.logit_lens import lens_sites, logit_lens
+
+    if getattr(ctx.model, "is_encoder", False):
+        _embedding_lens(ctx, claim, m)
+        return
 
     if claim.at:
         m.arrays["value"] = _np(logit_lens(ctx, [claim.at])[claim.at])

@@ -46,6 +46,8 @@ class PromptSet:
     texts: list[str] = field(default_factory=list)
     corrupt_texts: list[str] = field(default_factory=list)
     pad_id: int = 0
+    reference_tokens: torch.Tensor | None = None  # encoders: [n, ref_len] each prompt's reference text
+    reference_texts: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.tokens.shape[0])
@@ -105,6 +107,8 @@ def _encode(template_text: str, row: dict[str, str], tokenizer, where: str) -> _
     if tokenizer.bos_id is not None:
         ids = [tokenizer.bos_id, *ids]
         roles = {r: p + 1 for r, p in roles.items()}
+    if getattr(tokenizer, "sep_id", None) is not None:  # encoders: [CLS] text [SEP]
+        ids = [*ids, tokenizer.sep_id]
     return _Encoded(ids, roles, text)
 
 
@@ -156,6 +160,7 @@ def build_prompt_set(
     if n is not None and n < len(rows):
         rows = [rows[i] for i in sorted(rng.choice(len(rows), size=n, replace=False))]
     clean, twins, good, bad, c_good, c_bad, used_rows, tids = [], [], [], [], [], [], [], []
+    references: list[_Encoded] = []
     for t_index, template in enumerate(templates):
         corruption = template.corrupt or data.corrupt
         partner = None
@@ -203,6 +208,8 @@ def build_prompt_set(
             c_bad.append(twin_bad)
             used_rows.append(row)
             tids.append(template.id)
+            if template.reference is not None:
+                references.append(_encode(template.reference, row, tokenizer, where + " (reference)"))
     count, max_len = len(clean), max(len(e.ids) for e in clean)
     tokens = torch.full((count, max_len), tokenizer.pad_id, dtype=torch.long)
     corrupt_tokens = tokens.clone()
@@ -216,6 +223,14 @@ def build_prompt_set(
 
     def as_tensor(values: list[int]) -> torch.Tensor:
         return torch.tensor(values, dtype=torch.long)
+
+    reference_tokens = None
+    if references:
+        if len(references) != count:
+            raise CircuitSpecError("either every selected template has a 'reference' or none does")
+        reference_tokens = torch.full((count, max(len(r.ids) for r in references)), tokenizer.pad_id)
+        for i, ref in enumerate(references):
+            reference_tokens[i, : len(ref.ids)] = torch.tensor(ref.ids)
 
     return PromptSet(
         tokens=tokens,
@@ -231,4 +246,6 @@ def build_prompt_set(
         texts=[e.text for e in clean],
         corrupt_texts=[e.text for e in twins],
         pad_id=tokenizer.pad_id,
+        reference_tokens=reference_tokens,
+        reference_texts=[r.text for r in references],
     )

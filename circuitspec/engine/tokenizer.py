@@ -21,6 +21,7 @@ class TextTokenizer:
     bos_id: int | None  # prepended to every prompt when not None
     pad_id: int
     eos_id: int | None = None
+    sep_id: int | None = None  # appended to every prompt when not None (BERT's [SEP])
 
     def encode(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
         """Token ids and character spans of ``text`` (no special tokens added)."""

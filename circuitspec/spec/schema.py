@@ -65,11 +65,12 @@ class DictionarySpec(_Strict):
 
 
 class ModelSpec(_Strict):
-    """Which model to run: exactly one of ``name`` (TransformerLens), ``path``, ``bundled``."""
+    """Which model to run: exactly one of ``name`` (TransformerLens), ``path``, ``bundled``, ``package``."""
 
     name: str | None = None
     path: str | None = None
     bundled: str | None = None
+    package: str | None = None  # an installed Python package that ships a model directory
     checkpoint: int | str | None = None  # training step, revision, or a bundled checkpoint name
     dtype: Literal["float32", "float64", "float16", "bfloat16"] = "float32"
     device: str = "auto"
@@ -78,9 +79,11 @@ class ModelSpec(_Strict):
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
-        given = [k for k in ("name", "path", "bundled") if getattr(self, k)]
+        given = [k for k in ("name", "path", "bundled", "package") if getattr(self, k)]
         if len(given) != 1:
-            raise ValueError(f"give exactly one of name, path, bundled (got {', '.join(given) or 'none'})")
+            raise ValueError(
+                f"give exactly one of name, path, bundled, package (got {', '.join(given) or 'none'})"
+            )
         return self
 
     @field_validator("dictionaries")
@@ -97,6 +100,8 @@ class ModelSpec(_Strict):
 
     @property
     def source(self) -> str:
+        if self.package:
+            return f"package:{self.package}"
         return self.name or self.path or f"bundled:{self.bundled}"
 
 
