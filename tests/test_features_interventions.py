@@ -174,7 +174,9 @@ def test_feature_direct_logit_attribution_matches_transformerlens_stack(setup):
 
     model, spliced, dictionaries, prompts = setup
     node = parse_node("MLP1.tc[11]")
-    got = feature_logit_attribution(RunContext(spliced, prompts, metric=logit_diff), [resolve_site(node, prompts)])
+    got = feature_logit_attribution(
+        RunContext(spliced, prompts, metric=logit_diff), [resolve_site(node, prompts)]
+    )
     tc = dictionaries["MLP1.tc"]
     for i in range(len(prompts)):
         with torch.no_grad():
@@ -182,7 +184,9 @@ def test_feature_direct_logit_attribution_matches_transformerlens_stack(setup):
             a = feature_acts(tc, cache["blocks.1.ln2.hook_normalized"][0, -1])[11]
             write = (a * tc.W_dec[11])[None, None, None]  # [components, batch, pos, d]
             normed = cache.apply_ln_to_stack(write, layer=-1, pos_slice=-1)[0, 0, -1]
-            direction = (model.W_U[:, prompts.desired[i]] - model.W_U[:, prompts.undesired[i]]) * model.ln_final.w
+            direction = (
+                model.W_U[:, prompts.desired[i]] - model.W_U[:, prompts.undesired[i]]
+            ) * model.ln_final.w
         assert got[i].item() == pytest.approx(float(normed @ direction), abs=ATOL)
 
 

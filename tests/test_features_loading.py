@@ -86,7 +86,9 @@ def test_wrong_hook_name_errors_in_one_line(tmp_path: Path):
     with pytest.raises(CircuitSpecError) as err:  # a layer-1 file declared as MLP0's dictionary
         splice(model, {"MLP0.tc": transcoder})
     assert "\n" not in str(err.value)
-    assert "blocks.1.ln2.hook_normalized" in str(err.value) and "blocks.0.ln2.hook_normalized" in str(err.value)
+    assert "blocks.1.ln2.hook_normalized" in str(err.value) and "blocks.0.ln2.hook_normalized" in str(
+        err.value
+    )
     spliced = splice(model, {"MLP1.tc": transcoder})
     assert "blocks.1.hook_mlp_out.hook_sae_acts_post" in spliced.hook_dict
 

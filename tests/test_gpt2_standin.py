@@ -28,7 +28,9 @@ def test_validates_against_gpt2_small_shape_offline():
     graph = compile_hypothesis(hypothesis)
     assert (graph.shape.n_layers, graph.shape.n_heads, graph.shape.d_model) == (12, 12, 768)
     assert set(hypothesis.spec.model.dictionaries) == {"MLP0.tc", "MLP9.tc"}
-    assert all(d.format == "dunefsky" and d.d_sae == 24576 for d in hypothesis.spec.model.dictionaries.values())
+    assert all(
+        d.format == "dunefsky" and d.d_sae == 24576 for d in hypothesis.spec.model.dictionaries.values()
+    )
 
 
 def test_real_gpt2_offline_fails_in_one_line(tmp_path, monkeypatch):
@@ -43,12 +45,15 @@ def test_real_gpt2_offline_fails_in_one_line(tmp_path, monkeypatch):
     lines = [line for line in result.output.splitlines() if line.strip()]
     text = " ".join(result.output.split())
     assert len(lines) <= 2, result.output  # rich may wrap the one line
-    assert str(tmp_path / "hub") in text.replace(" ", "") or "hub" in text
+    assert "not in the Hugging Face cache" in text and "downloads are off" in text
     assert "model: {path: DIR}" in text
 
 
 def _rows() -> list[dict]:
-    return [json.loads(line) for line in (SENTIMENT.parent / "data" / "gpt2_sentiment_pairs.jsonl").read_text().splitlines()]
+    return [
+        json.loads(line)
+        for line in (SENTIMENT.parent / "data" / "gpt2_sentiment_pairs.jsonl").read_text().splitlines()
+    ]
 
 
 def _save_tokenizer(directory: Path, spec) -> None:
@@ -76,9 +81,9 @@ def _save_tokenizer(directory: Path, spec) -> None:
         tokenizer_object=backend, bos_token="<|endoftext|>", eos_token="<|endoftext|>"
     )
     wrapped.save_pretrained(directory)
-    for row in _rows():
-        for word in (row["w_ori"], row["w_con"], row["s_con"]):
-            assert len(backend.encode(" " + word).ids) == 1 or word.startswith(("Pos", "Neg")), word
+    for row in _rows():  # every answer word is one token, as in GPT-2
+        for word in (row["w_ori"], row["w_con"]):
+            assert len(backend.encode(" " + word).ids) == 1, word
 
 
 @pytest.fixture(scope="module")

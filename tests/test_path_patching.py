@@ -237,3 +237,21 @@ def test_several_multi_hop_paths_in_one_claim_are_refused():
     claim = PathPatchingClaim(id="c", kind="path_patching", expect="mean < 0")
     with pytest.raises(CircuitSpecError, match="each: true"):
         measure_path_patching(_ctx(model, prompts), claim, graph)
+
+
+@pytest.mark.parametrize("channel", ["v", "k"])
+def test_head_reached_through_key_or_value_at_a_role_sends_from_its_query_positions(channel):
+    """``A@a -> L1H0.v@a -> MLP2@end``: the head reads the value at a and writes at the end token.
+
+    Pinning the head's *output* to a as well would make the edge into MLP2@end exactly zero whenever
+    a is not the end token; the engine and the naive reference must both carry the effect through.
+    """
+    model = make_tiny_model(n_layers=3, n_heads=2, d_model=16, seed=7)
+    prompts = make_prompt_set(model.cfg.d_vocab, lengths=(7, 8, 6, 7), seed=7, roles=("a",), n_corrupted=3)
+    assert bool((prompts.role_positions["a"] < prompts.lengths - 1).all())
+    job = PathJob.chain([parse_node("L0H1@a"), parse_node(f"L1H0.{channel}@a"), parse_node("MLP2@end")])
+    ctx = _ctx(model, prompts)
+    patched, base, _ = path_patch_jobs(ctx, [job])
+    expected = _naive_metric(model, prompts, job)
+    torch.testing.assert_close(patched[0], expected, atol=1e-4, rtol=1e-4)
+    assert (patched[0] - base).abs().max() > 1e-4

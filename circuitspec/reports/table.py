@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from circuitspec.stats.outcome import ClaimOutcome
@@ -33,7 +34,7 @@ def verdict_table(outcomes: list[ClaimOutcome], title: str | None = None) -> Tab
     for o in outcomes:
         style = _STYLES.get(o.verdict, "")
         table.add_row(
-            o.claim_id,
+            escape(o.claim_id),  # ids like 'pp[embed@s_con -> L0H0.v]' are not rich markup
             o.kind,
             o.statistic,
             fmt(o.estimate),

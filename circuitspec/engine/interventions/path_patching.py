@@ -13,8 +13,9 @@ residual stream), batched over edges; receivers that are the logits need no pass
 ``mlps: recomputed`` one extra batched pass per hop computes the receiver input with MLPs live.
 
 Chains ``A -> B -> C``: the ``A -> B`` edge changes B's input; B's resulting output change then
-travels along ``B -> C`` only (multi-hop path patching). A node's ``@role`` pins both where it sends
-and where it receives.
+travels along ``B -> C`` only (multi-hop path patching). A node's ``@role`` pins where it receives
+and, except for a head reached through its key or value, where it sends: ``L7H5.v@s_con`` reads the
+value at s_con and writes at its query positions (see :func:`_send_mask`).
 
 :func:`naive_path_patch` is the plain-hook IOI reference the tests and benchmark compare against.
 """
@@ -187,6 +188,15 @@ def _pos_mask(node: NodeRef, positions: Mapping[str, torch.Tensor], n: int, seq:
     mask = torch.zeros(n, seq, 1)
     mask[torch.arange(n), positions[node.role].long(), 0] = 1.0
     return mask
+
+
+def _send_mask(node: NodeRef, positions: Mapping[str, torch.Tensor], n: int, seq: int) -> torch.Tensor:
+    """Where a node *sends* from. A head reached through its key or value at ``@role`` reads at that
+    role but writes at its query positions, so its output is not pinned (``L7H5.v@s_con -> MLP9@end``
+    is the head moving what it reads at s_con to the end). Every other node sends where it is pinned."""
+    if node.kind in (NodeKind.HEAD_K, NodeKind.HEAD_V):
+        return torch.ones(n, seq, 1)
+    return _pos_mask(node, positions, n, seq)
 
 
 # ----------------------------------------------------------------------------------- deltas
@@ -452,12 +462,13 @@ def path_patch_jobs(
                 raise CircuitSpecError("path patching: logits can only end a path")
 
     runs = _get_runs(ctx, direction)
-    mask_of = {}
+    mask_of: dict[tuple[NodeRef, bool], torch.Tensor] = {}
 
-    def mask(node: NodeRef) -> torch.Tensor:
-        if node not in mask_of:
-            mask_of[node] = _pos_mask(node, positions, n, seq)
-        return mask_of[node]
+    def mask(node: NodeRef, sending: bool = False) -> torch.Tensor:
+        key = (node, sending)
+        if key not in mask_of:
+            mask_of[key] = (_send_mask if sending else _pos_mask)(node, positions, n, seq)
+        return mask_of[key]
 
     # hop 0 senders: source − base activations
     sent: list[dict[NodeRef, _SenderDelta]] = []
@@ -469,7 +480,7 @@ def path_patch_jobs(
                 sender,
                 _own_activation(sender, runs.source),
                 _own_activation(sender, runs.base),
-                mask(sender),
+                mask(sender, sending=True),
             )
         sent.append(first)
 
@@ -567,7 +578,7 @@ def _run_hop(
         nxt = {}
         for r, _, _ in recv[i]:
             own = _own_activation(r, {name: t[row * n : (row + 1) * n] for name, t in outputs.items()})
-            nxt[r] = _sender_delta(model, r, own, _own_activation(r, runs.base), mask(r))
+            nxt[r] = _sender_delta(model, r, own, _own_activation(r, runs.base), mask(r, sending=True))
         sent[i] = nxt
 
 
@@ -689,6 +700,9 @@ def naive_path_patch(
             def mask(node: NodeRef) -> torch.Tensor:
                 return _pos_mask(node, positions, n, seq)
 
+            def send_mask(node: NodeRef) -> torch.Tensor:
+                return _send_mask(node, positions, n, seq)
+
             # sender values in hook space for the current hop: node -> full own activation
             sender_values = {s: _own_activation(s, source) for s, _ in job.hops[0]}
             logits = None
@@ -698,7 +712,7 @@ def naive_path_patch(
                 for receiver in receivers:
                     senders = [s for s, r in hop if r == receiver]
                     receiver_inputs[receiver] = _naive_step2(
-                        model, base_tokens, base, senders, sender_values, receiver, mask, mlps
+                        model, base_tokens, base, senders, sender_values, receiver, send_mask, mlps
                     )
                     count(n)
                 # step 3: patch the receivers' inputs, recompute everything else

@@ -130,8 +130,11 @@ def hypothesis_edges(chains: Sequence[Sequence[NodeRef]], targets: Sequence[Node
                     f"causal scrubbing: '{b}' reads the residual stream before '{a}' writes it"
                 )
             for chan in chans:
-                edge = Edge(sender, receiver, chan, a.role, b.role, a.text)
-                edges[(sender, receiver, chan, a.role, b.role)] = edge
+                # a head reached through its key/value at @role reads there but writes at its
+                # query positions, so as a sender it is not pinned (as in path patching)
+                send_role = None if a.kind in (NodeKind.HEAD_K, NodeKind.HEAD_V) else a.role
+                edge = Edge(sender, receiver, chan, send_role, b.role, a.text)
+                edges[(sender, receiver, chan, send_role, b.role)] = edge
     edge_list = list(edges.values())
     on_paths = {e.sender for e in edge_list} | {e.receiver for e in edge_list}
     for node in targets:
