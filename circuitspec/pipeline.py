@@ -66,6 +66,7 @@ def run_verification(
     from circuitspec.engine.planner import run_claims
 
     model = loaded_model or load_model(spec.model, hypothesis.base_dir, checkpoint=checkpoint)
+    _choose_cpu_threads(model.model)
     if model.shape != graph.shape:  # the weights are the final word on the shape
         graph = compile_hypothesis(hypothesis, shape=model.shape)
     measurements = run_claims(graph, model, rows, hypothesis.base_dir, progress=progress, seed=seed)
@@ -87,6 +88,29 @@ def run_verification(
         checkpoint=checkpoint,
         seconds=time.perf_counter() - started,
     )
+
+
+SMALL_MODEL_PARAMETERS = 20_000_000
+
+
+def _choose_cpu_threads(model: Any) -> None:
+    """One torch thread for small models on CPU, unless CIRCUITSPEC_THREADS says otherwise.
+
+    On the 2-core machines this project targets, thread hand-off costs more than it saves for
+    small matrices: the bundled toy hypothesis runs its claims in 3.5 s with one thread against
+    23 s with two (benchmarks/README.md). Large models (GPT-2 small and up) keep torch's default.
+    """
+    import os
+
+    import torch
+
+    requested = os.environ.get("CIRCUITSPEC_THREADS")
+    if requested:
+        torch.set_num_threads(max(1, int(requested)))
+        return
+    on_cpu = all(p.device.type == "cpu" for p in model.parameters())
+    if on_cpu and sum(p.numel() for p in model.parameters()) < SMALL_MODEL_PARAMETERS:
+        torch.set_num_threads(1)
 
 
 def exit_code(outcomes: list[Any], allow_inconclusive: bool = False) -> int:
@@ -131,4 +155,3 @@ def verify(
         regressions = diff_reports(Path(baseline), paths["json"], console=console)
         code = max(code, 1 if regressions else 0)
     return code
-

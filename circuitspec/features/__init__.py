@@ -10,6 +10,7 @@ Modules (each imports torch / sae-lens lazily, only when a model runs):
   ``<output hook>.hook_sae_acts_post`` and the engine's ablation / patching / scaling act on them.
 - :mod:`.effects` — direct logit attribution of a feature, its decoder row through the unembedding,
   and de-embedding (which vocabulary tokens drive a feature through ``W_E``).
+- :mod:`.toy_transcoders` — the seeded loop that trained the toy model's bundled transcoders.
 """
 
 from __future__ import annotations
