@@ -256,8 +256,8 @@ EDITS = st.lists(
 _FUZZ_DIR = Path(tempfile.mkdtemp(prefix="circuitspec-fuzz-"))
 
 
-# 800 examples take ~10 s on an idle 2-core machine; raise CIRCUITSPEC_FUZZ_EXAMPLES for a longer hunt
-FUZZ_EXAMPLES = int(os.environ.get("CIRCUITSPEC_FUZZ_EXAMPLES", "800"))
+# 2000 examples take ~25 s on an idle 2-core machine; raise CIRCUITSPEC_FUZZ_EXAMPLES for a longer hunt
+FUZZ_EXAMPLES = int(os.environ.get("CIRCUITSPEC_FUZZ_EXAMPLES", "2000"))
 
 
 @settings(
