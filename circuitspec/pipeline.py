@@ -6,7 +6,6 @@ model actually has to run.
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,12 +134,10 @@ def verify(
 
     Raises :class:`CircuitSpecError` on bad input (the CLI turns it into one line and exit 2).
     """
-    from rich.console import Console
-
     from circuitspec.reports import build_report_input, print_verdict_table, write_junit, write_reports
+    from circuitspec.reports.table import make_console
 
-    # CI logs are not terminals: give the table room instead of rich's 80-column default
-    console = console or (Console() if sys.stdout.isatty() else Console(width=150))
+    console = console or make_console()
     result = run_verification(path, checkpoint=checkpoint, seed=seed, progress=progress)
     out_dir = Path(out) if out else default_report_dir(Path(path), result.hypothesis.spec.name, None)
     report_input = build_report_input(result)

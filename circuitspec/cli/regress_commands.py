@@ -20,9 +20,9 @@ __all__ = ["baseline_command", "diff_command", "register", "regress_command"]
 
 
 def _console() -> Console:
-    from rich.console import Console
+    from circuitspec.reports.table import make_console
 
-    return Console()
+    return make_console()
 
 
 def _checkpoint(value: str | None) -> int | str | None:

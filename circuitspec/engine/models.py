@@ -123,9 +123,9 @@ def load_model(spec: ModelSpec, base_dir: Path, checkpoint: int | str | None = N
 
 def _place(model: Any, device: str, dtype: torch.dtype) -> Any:
     """Move a HookedTransformer (its ``to`` takes one device *or* dtype) and keep ``cfg`` in step."""
-    model = model.to(device)
+    model = model.to(device, print_details=False)
     if next(model.parameters()).dtype != dtype:
-        model = model.to(dtype)
+        model = model.to(dtype, print_details=False)
         model.cfg.dtype = dtype
     return model
 

@@ -187,7 +187,6 @@ def _check_encoder_claim(model: Any, claim: Any) -> None:
         )
 
 
-
 def _check_features(graph: CircuitGraph, claim, model: Any) -> None:
     """One line when a claim names a feature whose dictionary is not spliced into the model."""
     known = getattr(model, "hook_dict", {})

@@ -34,7 +34,7 @@ def as_sae_transformer(model: Any) -> Any:
     sae_model = HookedSAETransformer(cfg, move_to_device=False)
     sae_model.load_state_dict(model.state_dict(), strict=True)
     sae_model.tokenizer = model.tokenizer
-    sae_model.to(next(model.parameters()).device)
+    sae_model.to(next(model.parameters()).device, print_details=False)
     sae_model.eval()
     return sae_model
 

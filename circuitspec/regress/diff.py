@@ -301,9 +301,9 @@ def diff_reports(
     Tolerances come from ``hypothesis`` if given, else from the hypothesis file the new (then
     the baseline) report names, when it can be found.
     """
-    from rich.console import Console
+    from circuitspec.reports.table import make_console
 
-    console = console or Console()
+    console = console or make_console()
     base_path, new_path = Path(base_json), Path(new_json)
     base, new = load_report(base_path), load_report(new_path)
     hypothesis_path = Path(hypothesis) if hypothesis else None

@@ -84,12 +84,11 @@ def regress(
     ``run`` replaces :func:`circuitspec.pipeline.run_verification` (tests). Returns the matrix,
     the written paths, and the exit code ``verify`` would give on the last checkpoint.
     """
-    from rich.console import Console
-
     from circuitspec.pipeline import default_report_dir, exit_code
+    from circuitspec.reports.table import make_console
     from circuitspec.spec.loader import load_hypothesis
 
-    console = console or Console()
+    console = console or make_console()
     path = Path(file)
     if not path.is_file():
         raise CircuitSpecError(f"no such hypothesis file (looked at {path.resolve()})", file=str(file))
@@ -148,11 +147,10 @@ def baseline(
     run: Callable[..., Any] | None = None,
 ) -> Path:
     """Verify ``file`` and keep its report.json as the baseline (default ``reports/<name>/baseline.json``)."""
-    from rich.console import Console
-
     from circuitspec.pipeline import default_report_dir
+    from circuitspec.reports.table import make_console
 
-    console = console or Console()
+    console = console or make_console()
     path = Path(file)
     if not path.is_file():
         raise CircuitSpecError(f"no such hypothesis file (looked at {path.resolve()})", file=str(file))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -12,7 +13,13 @@ from circuitspec.stats.outcome import ClaimOutcome
 
 from .formatting import VERDICT_SYMBOLS, fmt, fmt_ci, fmt_p
 
-__all__ = ["print_verdict_table", "verdict_table"]
+__all__ = ["make_console", "print_verdict_table", "verdict_table"]
+
+
+def make_console() -> Console:
+    """A rich console; CI logs are not terminals, so give tables room instead of rich's 80 columns."""
+    return Console() if sys.stdout.isatty() else Console(width=150)
+
 
 _STYLES = {"pass": "bold green", "fail": "bold red", "inconclusive": "bold yellow"}
 
