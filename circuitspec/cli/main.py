@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from circuitspec.cli.data_commands import register as register_data_commands
+from circuitspec.cli.feature_commands import register as register_feature_commands
 from circuitspec.cli.regress_commands import register as register_regress_commands
 from circuitspec.errors import CircuitSpecError
 
@@ -130,6 +131,7 @@ def verify(
 
 register_regress_commands(app)
 register_data_commands(app)
+register_feature_commands(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point
