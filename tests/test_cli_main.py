@@ -10,7 +10,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -128,18 +127,15 @@ def test_validate_graph_schema_import_neither_torch_nor_transformer_lens() -> No
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
-def test_console_script_validate_starts_quickly() -> None:
-    """`circuitspec validate` as users run it; the bound is loose (shared CI), the number is reported."""
-    started = time.perf_counter()
+def test_console_script_validate_runs_as_users_run_it() -> None:
+    """`circuitspec validate` in a fresh interpreter (start-up time: benchmarks/bench_cli_startup.py)."""
     out = subprocess.run(
         [sys.executable, "-m", "circuitspec.cli.main", "validate", str(SENTIMENT)],
         capture_output=True,
         text=True,
         timeout=120,
     )
-    elapsed = time.perf_counter() - started
     assert out.returncode == 0, out.stderr
-    assert elapsed < 10.0, f"validate took {elapsed:.2f} s"
 
 
 # ------------------------------------------------------------------------------ fuzzer

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from scipy import stats
@@ -152,16 +150,6 @@ def test_same_seed_same_outcome_and_seed_matters() -> None:
     first = evaluate_claim(m, "recovered > 0.3", seed=11)
     assert evaluate_claim(m, "recovered > 0.3", seed=11) == first
     assert evaluate_claim(m, "recovered > 0.3", seed=12).ci != first.ci
-
-
-def test_a_claim_with_1000_prompts_evaluates_well_under_a_second() -> None:
-    rng = np.random.default_rng(5)
-    n = 1000
-    m = _measurement(clean=rng.normal(2, 1, n), corrupt=rng.normal(0, 1, n), intervened=rng.normal(1.6, 1, n))
-    evaluate_claim(m, "recovered >= 0.5")  # warm-up (imports, caches)
-    started = time.perf_counter()
-    evaluate_claim(m, "recovered >= 0.5")
-    assert time.perf_counter() - started < 1.0
 
 
 def test_joint_intervals_use_the_same_resamples_as_separate_ones() -> None:
