@@ -110,3 +110,19 @@ def test_byte_level_bpe_roles_and_answers(gpt2_dir):
             upto = tok.decode(prompts.tokens[i, 1 : int(prompts.positions(role)[i]) + 1].tolist())
             assert upto.endswith(row[role]) and not upto[:-1].endswith(row[role])
         assert tok.decode([int(prompts.desired[i])]) == " " + row["adj"]
+
+
+def test_hub_offline_sets_and_restores_the_variable(monkeypatch):
+    import os
+
+    from circuitspec.engine.models import hub_offline
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    with pytest.raises(RuntimeError), hub_offline():
+        assert os.environ["HF_HUB_OFFLINE"] == "1"
+        raise RuntimeError("a failed load")
+    assert os.environ["HF_HUB_OFFLINE"] == "0"
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    with hub_offline():
+        assert os.environ["HF_HUB_OFFLINE"] == "1"
+    assert "HF_HUB_OFFLINE" not in os.environ

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,21 @@ def hf_cache_dir() -> Path:
         return Path(os.environ["HF_HUB_CACHE"])
     home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
     return Path(home) / "hub"
+
+
+@contextlib.contextmanager
+def hub_offline() -> Iterator[None]:
+    """Set ``HF_HUB_OFFLINE=1`` for the block (loads come from the cache, never the network),
+    then restore whatever was there."""
+    previous = os.environ.get("HF_HUB_OFFLINE")
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("HF_HUB_OFFLINE", None)
+        else:
+            os.environ["HF_HUB_OFFLINE"] = previous
 
 
 def load_model(spec: ModelSpec, base_dir: Path, checkpoint: int | str | None = None) -> LoadedModel:
@@ -179,12 +195,11 @@ def _load_name(
             f"model '{name}' (Hugging Face '{official}') is not in the Hugging Face cache {folder} and "
             f"downloads are off; {hint}"
         )
-    previous = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"
     try:
-        model = HookedTransformer.from_pretrained(
-            name, device=device, dtype=dtype, **_checkpoint_kwargs(checkpoint)
-        )
+        with hub_offline():
+            model = HookedTransformer.from_pretrained(
+                name, device=device, dtype=dtype, **_checkpoint_kwargs(checkpoint)
+            )
     except CircuitSpecError:
         raise
     except Exception as exc:
@@ -192,11 +207,6 @@ def _load_name(
         raise ModelNotAvailable(
             f"could not load '{name}' (Hugging Face '{official}') from the cache {folder}: {reason}; {hint}"
         ) from None
-    finally:
-        if previous is None:
-            os.environ.pop("HF_HUB_OFFLINE", None)
-        else:
-            os.environ["HF_HUB_OFFLINE"] = previous
     return model, TextTokenizer.from_hf(model.tokenizer, prepend_bos=bool(model.cfg.default_prepend_bos))
 
 

@@ -14,7 +14,6 @@ Weights are read with safetensors or ``torch.load(weights_only=True)`` only.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -126,21 +125,17 @@ def bundled_dictionary_dir(bundled: str, key: str) -> Path:
 def _from_hub(spec: DictionarySpec):
     from sae_lens import SAE
 
-    previous = os.environ.get("HF_HUB_OFFLINE")
-    os.environ["HF_HUB_OFFLINE"] = "1"
+    from circuitspec.engine.models import hub_offline
+
     try:
-        return SAE.from_pretrained(spec.release, spec.sae_id or "")
+        with hub_offline():
+            return SAE.from_pretrained(spec.release, spec.sae_id or "")
     except Exception as exc:
         reason = " ".join(str(exc).split())[:160]
         raise ModelNotAvailable(
             f"sae-lens release '{spec.release}' / '{spec.sae_id}' is not in the local Hugging Face cache "
             f"and downloads are off ({reason}); save it with SAE.save_model and give 'path: DIR'"
         ) from None
-    finally:
-        if previous is None:
-            os.environ.pop("HF_HUB_OFFLINE", None)
-        else:
-            os.environ["HF_HUB_OFFLINE"] = previous
 
 
 def load_dictionary(key: str, spec: DictionarySpec, base_dir: Path, bundled: str | None = None):
