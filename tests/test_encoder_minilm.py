@@ -200,12 +200,13 @@ def test_embedding_lens_ends_at_the_final_embedding(minilm):
 
 def test_unsupported_kinds_and_metrics_are_one_line_errors(minilm):
     from circuitspec.engine.planner import _check_encoder_claim
-    from circuitspec.spec.schema import AblationClaim, PathPatchingClaim
+    from circuitspec.spec.schema import AblationClaim, CausalScrubbingClaim, PathPatchingClaim
 
-    with pytest.raises(CircuitSpecError, match="not implemented for encoders"):
+    with pytest.raises(CircuitSpecError, match="post-LN encoder's stream is renormalised"):
         _check_encoder_claim(
-            minilm[0], PathPatchingClaim.model_construct(kind="path_patching", metric="cosine")
+            minilm[0], CausalScrubbingClaim.model_construct(kind="causal_scrubbing", metric="cosine")
         )
+    _check_encoder_claim(minilm[0], PathPatchingClaim.model_construct(kind="path_patching", metric="cosine"))
     with pytest.raises(CircuitSpecError, match="needs next-token logits"):
         _check_encoder_claim(minilm[0], AblationClaim.model_construct(kind="ablation", metric="logit_diff"))
 

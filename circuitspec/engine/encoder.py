@@ -8,7 +8,8 @@ when a ``Normalize`` module is listed.
 
 :class:`SentenceEncoder` is a ``HookedEncoder`` whose forward returns the sentence embedding
 ``[batch, d_model]`` instead of MLM logits, with the attention mask derived from the pad id, so
-every intervention that calls ``model.run_with_hooks(tokens, fwd_hooks=...)`` runs on it unchanged.
+every intervention that calls ``model.run_with_hooks(tokens, fwd_hooks=...)`` runs on it unchanged;
+``start_at_layer`` / ``stop_at_layer`` give partial passes as on a ``HookedTransformer`` (path patching).
 TransformerLens' BERT blocks are post-LN: the residual between blocks is
 ``blocks.L.hook_normalized_resid_post`` (= ``blocks.L+1.hook_resid_pre``).
 """
@@ -96,9 +97,21 @@ def _make_class() -> type:
                 delattr(self, unused)
             self.pooling = pooling
             self.pad_id = pad_id
+            # the embeddings are hooked under TransformerLens' decoder names (nodes `embed`, `pos_embed`)
+            del self.embed.hook_embed, self.embed.hook_pos_embed
+            self.hook_embed = HookPoint()  # [batch, pos, d_model] token embeddings, before embed.ln
+            self.hook_pos_embed = HookPoint()  # [batch, pos, d_model] position embeddings, before embed.ln
             self.hook_pooled = HookPoint()  # [batch, d_model] before normalisation
             self.hook_embedding = HookPoint()  # [batch, d_model] the sentence embedding
             self.setup()
+
+        def set_use_split_qkv_input(self, use_split_qkv_input: bool) -> None:
+            """Per-head ``hook_{q,k,v}_input`` (a ``HookedTransformer`` toggle missing on encoders)."""
+            self.cfg.use_split_qkv_input = use_split_qkv_input
+
+        def set_use_hook_mlp_in(self, use_hook_mlp_in: bool) -> None:
+            """``blocks.L.hook_mlp_in`` (the MLP's input before its post-attention LayerNorm)."""
+            self.cfg.use_hook_mlp_in = use_hook_mlp_in
 
         def attention_mask(self, tokens: torch.Tensor) -> torch.Tensor:
             """1 on real tokens, 0 on padding (``pad_id`` never occurs inside a prompt)."""
@@ -108,25 +121,63 @@ def _make_class() -> type:
             self, tokens: torch.Tensor, one_zero_attention_mask: torch.Tensor | None = None
         ) -> torch.Tensor:
             """Final-layer token states ``[batch, pos, d_model]`` (padding masked out of attention)."""
-            mask = self.attention_mask(tokens) if one_zero_attention_mask is None else one_zero_attention_mask
-            return self.encoder_output(tokens, None, mask)
+            return self(
+                tokens, one_zero_attention_mask=one_zero_attention_mask, stop_at_layer=self.cfg.n_layers
+            )
+
+        def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+            """``BertEmbed``'s computation (token + position + token-type 0, then LayerNorm), hooked as
+            ``hook_embed`` / ``hook_pos_embed`` like a decoder's embeddings."""
+            embed = self.embed
+            positions = torch.arange(tokens.shape[1], device=tokens.device).expand_as(tokens)
+            words = self.hook_embed(embed.embed(tokens))
+            where = self.hook_pos_embed(embed.pos_embed(positions))
+            token_type = embed.hook_token_type_embed(embed.token_type_embed(torch.zeros_like(tokens)))
+            return self.hook_full_embed(embed.ln(words + where + token_type))
+
+        def readout(self, resid: torch.Tensor, one_zero_attention_mask: torch.Tensor) -> torch.Tensor:
+            """Final token states ``[batch, pos, d]`` → embeddings ``[batch, d]``: pool, normalise."""
+            mask = one_zero_attention_mask.to(resid.device)
+            pooled = self.hook_pooled(pool(resid, mask, self.pooling.mode))
+            if self.pooling.normalize:
+                pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
+            return self.hook_embedding(pooled)
 
         def forward(  # type: ignore[override]
             self,
             tokens: torch.Tensor,
             return_type: str | None = "embedding",
             one_zero_attention_mask: torch.Tensor | None = None,
+            start_at_layer: int | None = None,
+            stop_at_layer: int | None = None,
         ) -> torch.Tensor | None:
-            """Token ids ``[batch, pos]`` → sentence embeddings ``[batch, d_model]``."""
-            tokens = tokens.to(self.cfg.device)
-            mask = self.attention_mask(tokens) if one_zero_attention_mask is None else one_zero_attention_mask
-            resid = self.encoder_output(tokens, None, mask.to(tokens.device))
+            """Token ids ``[batch, pos]`` → sentence embeddings ``[batch, d_model]``.
+
+            Like ``HookedTransformer``, ``start_at_layer`` makes the input the residual stream entering
+            that block (then the mask must be given: padding cannot be read off a residual stream), and
+            ``stop_at_layer`` returns the residual stream entering that block instead of the embedding.
+            """
+            if start_at_layer is None:
+                tokens = tokens.to(self.cfg.device)
+                mask = (
+                    self.attention_mask(tokens)
+                    if one_zero_attention_mask is None
+                    else one_zero_attention_mask
+                )
+                resid = self.embed_tokens(tokens)
+            elif one_zero_attention_mask is None:
+                raise ValueError("start_at_layer needs one_zero_attention_mask")
+            else:
+                mask, resid = one_zero_attention_mask, tokens.to(self.cfg.device)
+            mask = mask.to(resid.device)
+            additive = torch.where(mask[:, None, None, :] == 0, -torch.inf, 0.0).to(resid.dtype)
+            for block in self.blocks[start_at_layer:stop_at_layer]:
+                resid = block(resid, additive)
+            if stop_at_layer is not None:
+                return resid
             if return_type is None:
                 return None
-            pooled = self.hook_pooled(pool(resid, mask.to(resid.device), self.pooling.mode))
-            if self.pooling.normalize:
-                pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
-            return self.hook_embedding(pooled)
+            return self.readout(resid, mask)
 
     return SentenceEncoderImpl
 

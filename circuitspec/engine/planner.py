@@ -167,8 +167,11 @@ def measure_claim(
 # ------------------------------------------------------------------------ per kind
 
 _ENCODER_UNSUPPORTED = {
-    "path_patching": "path patching assumes a causal decoder and is not implemented for encoders",
-    "causal_scrubbing": "causal scrubbing is not implemented for encoders",
+    "causal_scrubbing": (
+        "causal scrubbing splits the residual stream into a sum of component outputs, and a post-LN "
+        "encoder's stream is renormalised after every sublayer (valid kinds: ablation, "
+        "activation_patching, path_patching, scaling, attribution, logit_lens, attention, faithfulness)"
+    ),
 }
 
 

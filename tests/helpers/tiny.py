@@ -16,7 +16,7 @@ from tokenizers.pre_tokenizers import WhitespaceSplit
 from circuitspec.engine.prompts import PromptSet
 from circuitspec.engine.tokenizer import TextTokenizer
 
-__all__ = ["TINY_WORDS", "make_prompt_set", "make_tiny_model", "make_tokenizer"]
+__all__ = ["TINY_WORDS", "make_prompt_set", "make_tiny_encoder", "make_tiny_model", "make_tokenizer"]
 
 # fmt: off
 TINY_WORDS = (
@@ -63,16 +63,57 @@ def make_tiny_model(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = HookedTransformer(cfg)
+    _randomise(model, seed)
+    return model
+
+
+def _randomise(model, seed: int) -> None:
+    """Random weights, LN scales near 1 and non-zero biases, so every term is exercised."""
     gen = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for name, param in model.named_parameters():
-            if name.endswith(("W_E", "W_pos", "W_U")) or ".W_" in name:
+            if name.endswith(("W_E", "W_pos", "W_U", "W_token_type")) or ".W_" in name:
                 param.copy_(torch.randn(param.shape, generator=gen) * 0.3)
             elif name.endswith(".w"):
                 param.copy_(1.0 + 0.2 * torch.randn(param.shape, generator=gen))
             else:  # biases
                 param.copy_(0.1 * torch.randn(param.shape, generator=gen))
     model.eval()
+
+
+def make_tiny_encoder(
+    n_layers: int = 3,
+    n_heads: int = 2,
+    d_model: int = 16,
+    d_vocab: int = 50,
+    seed: int = 0,
+    n_ctx: int = 32,
+    pooling: str = "mean",
+    normalize: bool = True,
+):
+    """A randomly initialised post-LN BERT :class:`SentenceEncoder` (pad id 0), like all-MiniLM's."""
+    from transformer_lens import HookedTransformerConfig
+
+    from circuitspec.engine.encoder import PoolingConfig, SentenceEncoder
+
+    cfg = HookedTransformerConfig(
+        n_layers=n_layers,
+        n_heads=n_heads,
+        d_model=d_model,
+        d_head=d_model // n_heads,
+        d_mlp=4 * d_model,
+        d_vocab=d_vocab,
+        n_ctx=n_ctx,
+        act_fn="gelu",
+        attention_dir="bidirectional",
+        normalization_type="LN",
+        original_architecture="BertForMaskedLM",
+        seed=seed,
+        device="cpu",
+        dtype=torch.float32,
+    )
+    model = SentenceEncoder(cfg, PoolingConfig(mode=pooling, normalize=normalize), pad_id=0)
+    _randomise(model, seed)
     return model
 
 

@@ -12,6 +12,13 @@ So every edge needs only one *partial* pass (starting at the receiver's layer, f
 residual stream), batched over edges; receivers that are the logits need no pass at all. With
 ``mlps: recomputed`` one extra batched pass per hop computes the receiver input with MLPs live.
 
+Post-LN encoders (BERT, ``model.is_encoder``) normalise the whole residual stream after every
+sublayer, so it is not a sum there: a receiver's path-patched input is read from one batched pass in
+which every head (and, unless recomputed, every MLP) is frozen to its base value, the senders carry
+their deltas and the LayerNorms run live — the IOI step 2, batched over edges. Step 3 is the same
+partial pass as for decoders (heads read ``resid_pre`` with no LayerNorm in between there), ending in
+the model's pooling instead of the unembedding.
+
 Chains ``A -> B -> C``: the ``A -> B`` edge changes B's input; B's resulting output change then
 travels along ``B -> C`` only (multi-hop path patching). A node's ``@role`` pins where it receives
 and, except for a head reached through its key or value, where it sends: ``L7H5.v@s_con`` reads the
@@ -136,10 +143,21 @@ def _channels(node: NodeRef) -> tuple[str, ...]:
     )
 
 
-def _residual_site_hook(node: NodeRef, n_layers: int) -> str:
+def _post_ln(model: Any) -> bool:
+    """BERT-style blocks: LayerNorm after each sublayer, so the residual stream is not a sum."""
+    return bool(getattr(model, "is_encoder", False))
+
+
+def _final_hook(n_layers: int, post_ln: bool) -> str:
+    """The residual stream after the last block (what the unembedding or the pooling reads)."""
+    last = f"blocks.{n_layers - 1}"
+    return f"{last}.hook_normalized_resid_post" if post_ln else f"{last}.hook_resid_post"
+
+
+def _residual_site_hook(node: NodeRef, n_layers: int, post_ln: bool = False) -> str:
     """The residual-stream hook whose value is this receiver's (pre-LN) input."""
     if node.kind is NodeKind.LOGITS:
-        return f"blocks.{n_layers - 1}.hook_resid_post"
+        return _final_hook(n_layers, post_ln)
     if node.kind in _HEAD_RECEIVERS:
         return f"blocks.{node.layer}.hook_resid_pre"
     if node.kind in _MLP_NODES:
@@ -147,12 +165,22 @@ def _residual_site_hook(node: NodeRef, n_layers: int) -> str:
     return node.hook_name
 
 
-def _start_layer(node: NodeRef, n_layers: int) -> int:
-    """The first block whose computation a receiver patch changes."""
+def _start_layer(node: NodeRef, n_layers: int, post_ln: bool = False) -> int:
+    """The first block whose computation a receiver patch changes (post-LN ``resid_postL`` is inside
+    block ``L``, before its last LayerNorm)."""
     if node.kind is NodeKind.LOGITS:
         return n_layers
     assert node.layer is not None
-    return node.layer + 1 if node.kind is NodeKind.RESID_POST else node.layer
+    return node.layer + 1 if node.kind is NodeKind.RESID_POST and not post_ln else node.layer
+
+
+def _enters_block(node: NodeRef, start: int, n_layers: int, post_ln: bool) -> bool:
+    """Whether the receiver's site is the residual stream entering block ``start`` (patched directly)."""
+    if _start_layer(node, n_layers, post_ln) != start:
+        return False
+    return node.kind in (NodeKind.LOGITS, NodeKind.RESID_PRE) or (
+        node.kind is NodeKind.RESID_POST and not post_ln
+    )
 
 
 def _sender_hook(node: NodeRef) -> str:
@@ -175,6 +203,7 @@ def run_cache_names(model: Any) -> list[str]:
         "hook_resid_pre",
         "hook_resid_mid",
         "hook_resid_post",
+        "hook_normalized_resid_post",  # post-LN encoders: the stream between blocks
     )
     wanted = ["hook_embed", "hook_pos_embed"]
     wanted += [f"blocks.{layer}.{suffix}" for layer in range(model.cfg.n_layers) for suffix in suffixes]
@@ -244,37 +273,50 @@ class _Runs:
     base_logits: torch.Tensor
     base: dict[str, torch.Tensor]
     source: dict[str, torch.Tensor]
+    base_tokens: torch.Tensor
 
 
 def _get_runs(ctx: RunContext, direction: str) -> _Runs:
     names = run_cache_names(ctx.model)
     clean, corrupt = ctx.clean(names), ctx.corrupted(names)  # shared with the planner's other claims
     if direction == "denoising":
-        return _Runs(corrupt[0], corrupt[1], clean[1])
-    return _Runs(clean[0], clean[1], corrupt[1])
+        return _Runs(corrupt[0], corrupt[1], clean[1], ctx.prompts.corrupt_tokens)
+    return _Runs(clean[0], clean[1], corrupt[1], ctx.prompts.tokens)
 
 
-def _resid_at(runs: _Runs, layer: int, n_layers: int) -> torch.Tensor:
+def _resid_at(runs: _Runs, layer: int, n_layers: int, post_ln: bool = False) -> torch.Tensor:
     """The base run's residual stream entering block ``layer`` (the final residual for ``n_layers``)."""
     if layer >= n_layers:
-        return runs.base[f"blocks.{n_layers - 1}.hook_resid_post"]
+        return runs.base[_final_hook(n_layers, post_ln)]
     return runs.base[f"blocks.{layer}.hook_resid_pre"]
+
+
+def _attention_mask(ctx: RunContext, rows: int) -> torch.Tensor:
+    """``[rows, pos]`` 1 on real tokens for ``rows // n`` stacked copies of the prompt set."""
+    prompts = ctx.prompts
+    seq = prompts.tokens.shape[1]
+    mask = (torch.arange(seq)[None] < prompts.lengths[:, None]).long()
+    return mask.repeat(rows // len(prompts), 1).to(ctx.device)
 
 
 def _counted_forward(
     ctx: RunContext,
     resid: torch.Tensor,
-    start: int,
+    start: int | None,
     hooks: list,
     stop: int | None = None,
 ) -> torch.Tensor:
-    """A counted batched pass from block ``start`` on ``resid``; logits (or the residual at ``stop``)."""
+    """A counted batched pass from block ``start`` on ``resid`` (``start=None``: ``resid`` holds token
+    ids and the pass starts at the embeddings); logits (or the residual at ``stop``)."""
     model = ctx.model
     n = len(ctx.prompts)
     rows = resid.shape[0]
     ctx.counter.add(rows, int(ctx.prompts.lengths.sum()) * (rows // n))
+    extra = {"one_zero_attention_mask": _attention_mask(ctx, rows)} if _post_ln(model) else {}
+    if start is not None:
+        extra["start_at_layer"] = start
     with torch.inference_mode(), model.hooks(fwd_hooks=hooks):
-        return model(resid.to(ctx.device), start_at_layer=start, stop_at_layer=stop)
+        return model(resid.to(ctx.device), stop_at_layer=stop, **extra)
 
 
 def _receiver_hooks(
@@ -291,29 +333,29 @@ def _receiver_hooks(
     entering block ``start`` are returned as ``(block, delta)`` to add to the input directly.
     """
     n_layers = model.cfg.n_layers
+    post_ln = _post_ln(model)
     by_hook: dict[str, list[Callable[[torch.Tensor], None]]] = {}
     direct: list[tuple[int, torch.Tensor]] = []
 
     for j, node, delta, mask in slots:
         rows = slice(j * n, (j + 1) * n)
-        site = _residual_site_hook(node, n_layers)
-        if (
-            node.kind in (NodeKind.LOGITS, NodeKind.RESID_PRE, NodeKind.RESID_POST)
-            and _start_layer(node, n_layers) == start
-        ):
+        site = _residual_site_hook(node, n_layers, post_ln)
+        if _enters_block(node, start, n_layers, post_ln):
             direct.append((j, delta * mask))
             continue
         if node.kind in _HEAD_RECEIVERS:
             block = model.blocks[node.layer]
             patched_in = runs.base[site] + delta  # the receiver's path-patched (pre-LN) input
+            # pre-LN blocks normalise the head's input; post-LN heads read the stream as it is
+            norm = (lambda x: x) if post_ln else block.ln1
             for chan in _channels(node):
                 weight = getattr(block.attn, f"W_{chan.upper()}")[node.head]
                 bias = getattr(block.attn, f"b_{chan.upper()}")[node.head]
 
                 def patch_head(
-                    act, rows=rows, block=block, w=weight, b=bias, h=node.head, m=mask, x=patched_in
+                    act, rows=rows, norm=norm, w=weight, b=bias, h=node.head, m=mask, x=patched_in
                 ):
-                    new = block.ln1(x) @ w + b
+                    new = norm(x) @ w + b
                     act[rows, :, h] = act[rows, :, h] * (1 - m) + new * m
 
                 by_hook.setdefault(f"blocks.{node.layer}.attn.hook_{chan}", []).append(patch_head)
@@ -351,53 +393,57 @@ def _hook_mlp_in(model: Any, needed: bool) -> Iterator[None]:
             model.set_use_hook_mlp_in(old)
 
 
-def _recomputed_receiver_deltas(
+def _passed_receiver_deltas(
     ctx: RunContext,
     runs: _Runs,
     items: Sequence[tuple[NodeRef, list[_SenderDelta]]],
+    freeze_mlps: bool,
 ) -> list[torch.Tensor]:
-    """Receiver-input deltas with MLPs live: one pass per chunk, all heads frozen, senders patched."""
+    """Receiver-input deltas read from a pass (IOI step 2): every head frozen to its base value, MLPs
+    frozen or live, the senders' deltas added, LayerNorms live; one pass per chunk of receivers.
+
+    Decoders need this only with MLPs live (frozen, their stream is a sum); post-LN encoders always.
+    """
     model = ctx.model
     n_layers = model.cfg.n_layers
+    post_ln = _post_ln(model)
     n = len(ctx.prompts)
     out: list[torch.Tensor] = []
     per_pass = max(1, MAX_ROWS_PER_PASS // n)
+    embeds = (NodeKind.EMBED, NodeKind.POS_EMBED)
     for lo in range(0, len(items), per_pass):
         chunk = items[lo : lo + per_pass]
         k = len(chunk)
-        starts = [
-            0 if d.node.kind in (NodeKind.EMBED, NodeKind.POS_EMBED) else int(d.node.layer)
-            for _, ds in chunk
-            for d in ds
-        ]
+        starts = [0 if d.node.kind in embeds else int(d.node.layer) for _, ds in chunk for d in ds]
         start = min(starts) if starts else 0
-        resid = _resid_at(runs, start, n_layers).repeat(k, 1, 1).clone()
+        # a post-LN model normalises the embeddings: their deltas enter before it, from the tokens
+        from_tokens = post_ln and any(d.node.kind in embeds for _, ds in chunk for d in ds)
+        if from_tokens:
+            resid = runs.base_tokens.repeat(k, 1)
+        else:
+            resid = _resid_at(runs, start, n_layers, post_ln).repeat(k, 1, 1).clone()
         z_adds: dict[int, list[tuple[slice, int, torch.Tensor]]] = {}
+        mlp_adds: dict[int, list[tuple[slice, torch.Tensor]]] = {}
         adds: dict[str, list[tuple[slice, _SenderDelta]]] = {}
         for j, (_, deltas) in enumerate(chunk):
             rows = slice(j * n, (j + 1) * n)
             for d in deltas:
                 node = d.node
-                if node.kind in (NodeKind.EMBED, NodeKind.POS_EMBED) or (
-                    node.kind is NodeKind.RESID_PRE and node.layer == start
+                if not from_tokens and (
+                    node.kind in embeds or (node.kind is NodeKind.RESID_PRE and node.layer == start)
                 ):
                     resid[rows] += d.resid
                 elif node.kind in _HEAD_RECEIVERS:
                     z_adds.setdefault(int(node.layer), []).append((rows, int(node.head), d.delta))
+                elif freeze_mlps and node.kind in _MLP_NODES:
+                    mlp_adds.setdefault(int(node.layer), []).append((rows, d.resid))
                 else:
                     adds.setdefault(_sender_hook(node), []).append((rows, d))
         hooks: list = []
         for layer in range(start, n_layers):
-            clean_z = runs.base[f"blocks.{layer}.attn.hook_z"].repeat(k, 1, 1, 1)
-            senders_here = tuple(z_adds.get(layer, ()))
-
-            def freeze_z(act, hook, clean_z=clean_z, extra=senders_here):
-                act = clean_z.clone()
-                for rows, head, delta in extra:
-                    act[rows, :, head] += delta
-                return act
-
-            hooks.append((f"blocks.{layer}.attn.hook_z", freeze_z))
+            hooks.append(_frozen_hook(runs, f"blocks.{layer}.attn.hook_z", k, z_adds.get(layer, ())))
+            if freeze_mlps and not model.cfg.attn_only:
+                hooks.append(_frozen_hook(runs, f"blocks.{layer}.hook_mlp_out", k, mlp_adds.get(layer, ())))
         for name, entries in adds.items():
 
             def add(act, hook, entries=entries):
@@ -411,17 +457,36 @@ def _recomputed_receiver_deltas(
 
             hooks.append((name, add))
         sites: dict[str, torch.Tensor] = {}
-        wanted = {_residual_site_hook(r, n_layers) for r, _ in chunk}
+        wanted = {_residual_site_hook(r, n_layers, post_ln) for r, _ in chunk}
 
         def grab(act, hook, sites=sites):
             sites[hook.name] = act.detach().clone()
 
         hooks.extend((name, grab) for name in wanted)
-        _counted_forward(ctx, resid, start, hooks)
+        _counted_forward(ctx, resid, None if from_tokens else start, hooks)
         for j, (receiver, _) in enumerate(chunk):
-            site = _residual_site_hook(receiver, n_layers)
+            site = _residual_site_hook(receiver, n_layers, post_ln)
             out.append(sites[site][j * n : (j + 1) * n] - runs.base[site])
     return out
+
+
+def _frozen_hook(runs: _Runs, name: str, copies: int, extra: Sequence[tuple]) -> tuple[str, Callable]:
+    """A hook that sets ``name`` to its base value on every copy, plus ``extra`` deltas on some rows:
+    ``(rows, delta)`` for a residual-width output, ``(rows, head, delta)`` for one head of ``hook_z``."""
+    base = runs.base[name].repeat(copies, *([1] * (runs.base[name].dim() - 1)))
+
+    def freeze(act, hook):
+        act = base.clone()
+        for entry in extra:
+            if len(entry) == 3:
+                rows, head, delta = entry
+                act[rows, :, head] += delta
+            else:
+                rows, delta = entry
+                act[rows] += delta
+        return act
+
+    return name, freeze
 
 
 def path_patch_jobs(
@@ -443,6 +508,7 @@ def path_patch_jobs(
         )
     model = ctx.model
     n_layers = model.cfg.n_layers
+    post_ln = _post_ln(model)
     prompts = ctx.prompts
     n, seq = prompts.tokens.shape
     positions = {
@@ -494,7 +560,7 @@ def path_patch_jobs(
             # the receivers' input deltas for this hop
             recv: dict[int, list[tuple[NodeRef, torch.Tensor, torch.Tensor]]] = {}
             receivers = {i: list(dict.fromkeys(r for _, r in jobs[i].hops[k])) for i in active}
-            if mlps == "frozen":
+            if mlps == "frozen" and not post_ln:  # the stream is a sum: no pass needed
                 for i in active:
                     slots = []
                     for r in receivers[i]:
@@ -507,7 +573,7 @@ def path_patch_jobs(
                     for i in active
                     for r in receivers[i]
                 ]
-                deltas = iter(_recomputed_receiver_deltas(ctx, runs, items))
+                deltas = iter(_passed_receiver_deltas(ctx, runs, items, freeze_mlps=mlps == "frozen"))
                 for i in active:
                     recv[i] = [(r, next(deltas), mask(r)) for r in receivers[i]]
             # a job whose receivers' inputs do not change at all leaves the base run as it is
@@ -519,7 +585,8 @@ def path_patch_jobs(
             # one partial pass per start layer, batched over jobs
             by_start: dict[int, list[int]] = {}
             for i in active:
-                by_start.setdefault(min(_start_layer(r, n_layers) for r in receivers[i]), []).append(i)
+                first = min(_start_layer(r, n_layers, post_ln) for r in receivers[i])
+                by_start.setdefault(first, []).append(i)
             for start, members in sorted(by_start.items()):
                 per_pass = max(1, MAX_ROWS_PER_PASS // (n * max(len(recv[i]) for i in members)))
                 for lo in range(0, len(members), per_pass):
@@ -550,7 +617,7 @@ def _run_hop(
     job_row = {i: r for r, i in enumerate(chunk)}  # one block of n batch rows per job
     slots = [(job_row[i], node, delta, m) for i in chunk for node, delta, m in recv[i]]
     hooks, direct = _receiver_hooks(model, runs, slots, n, start)
-    resid = _resid_at(runs, start, n_layers).repeat(len(chunk), 1, 1).clone()
+    resid = _resid_at(runs, start, n_layers, _post_ln(model)).repeat(len(chunk), 1, 1).clone()
     for row, delta in direct:
         resid[row * n : (row + 1) * n] += delta
     last_hop = [i for i in chunk if k + 1 == len(jobs[i].hops)]
@@ -583,9 +650,13 @@ def _run_hop(
 
 
 def _unembed_end(ctx: RunContext, resid: torch.Tensor) -> torch.Tensor:
-    """Logits from a final residual stream (no forward pass): ln_final and unembedding at the end tokens."""
+    """Logits from a final residual stream (no forward pass): ln_final and unembedding at the end tokens;
+    an encoder's sentence embedding (its pooling) instead."""
     model = ctx.model
     n = len(ctx.prompts)
+    if _post_ln(model):
+        with torch.inference_mode():
+            return model.readout(resid, _attention_mask(ctx, resid.shape[0]))
     ends = (ctx.prompts.lengths - 1).repeat(resid.shape[0] // n)
     last = resid[torch.arange(resid.shape[0]), ends][:, None]  # [rows, 1, d]
     with torch.inference_mode():
