@@ -232,6 +232,10 @@ def test_minilm_colour_verdicts_match_the_docs(minilm):
         "zero_ablate_big_heads": "pass",
         "early_head_control": "pass",
         "embedding_lens": "pass",
+        "colour_through_colour_head_value": "pass",
+        "colour_through_L5H9_value": "pass",
+        "control_head_value_carries_no_colour": "pass",
+        "colour_position_direct_path": "pass",
     }
 
 
@@ -328,3 +332,48 @@ def test_direct_embedding_effect_equals_a_frozen_downstream_run(minilm, node):
     expected = (drop * direction).sum(-1) / cache["hook_pooled"].norm(dim=-1)
     torch.testing.assert_close(ours, expected, atol=2e-5, rtol=1e-4)
     assert float(ours.abs().max()) > 1e-4
+
+
+@pytest.mark.parametrize("mlps", ["frozen", "recomputed"])
+def test_path_patching_matches_the_hook_reference_on_real_weights(minilm, mlps):
+    """The batched engine against the plain-hook IOI loop on all-MiniLM-L6-v2 (a chain, role-pinned
+    edges, a backwards-in-position edge, an embedding sender), and recomputed-MLP L5H1 -> output equal
+    to activation patching of L5H1 (only MLP5 and LayerNorms sit between them)."""
+    from circuitspec.engine.interventions.activation_patching import activation_patch
+    from circuitspec.engine.interventions.path_patching import PathJob, naive_path_patch, path_patch_jobs
+    from circuitspec.engine.sites import resolve_site
+    from circuitspec.spec.nodes import parse_node
+
+    ctx, prompts, _ = _prompt_context(minilm, "cosine")
+    model = minilm[0]
+    chains = [
+        ["resid_pre5@colour", "L5H1.v@colour", "logits"],
+        ["L1H3@colour", "L3H7.k"],
+        ["MLP4@colour", "L5H1.v@colour", "logits"],  # the noun comes first: L5H1 writes backwards too
+        ["L4H9@end", "L5H1.q@noun"],  # a direct path stays at its position: exactly zero
+        ["embed@colour", "MLP2"],
+        ["L2H1", "L5H6.v", "logits"],
+    ]
+    jobs = [PathJob.chain([parse_node(name) for name in chain]) for chain in chains]
+    patched, base, _ = path_patch_jobs(ctx, jobs, mlps=mlps, direction="denoising")
+    positions = {role: prompts.positions(role) for role in [*prompts.role_positions, "end"]}
+    for row, job in enumerate(jobs):
+        embedding = naive_path_patch(
+            model,
+            prompts.tokens,
+            prompts.corrupt_tokens,
+            job,
+            positions=positions,
+            mlps=mlps,
+            direction="denoising",
+        )
+        expected = ctx.metric(embedding, prompts)
+        torch.testing.assert_close(patched[row], expected, atol=2e-5, rtol=1e-4, msg=str(chains[row]))
+        moved = float((expected - base).abs().max())
+        assert moved == 0.0 if chains[row][1] == "L5H1.q@noun" else moved > 1e-4, chains[row]
+    if mlps == "recomputed":
+        whole, _, _ = path_patch_jobs(
+            ctx, [PathJob.chain([parse_node("L5H1"), parse_node("logits")])], mlps=mlps, direction="denoising"
+        )
+        patch = activation_patch(ctx, [resolve_site(parse_node("L5H1"), prompts)], "denoising")
+        torch.testing.assert_close(whole[0], patch, atol=2e-5, rtol=1e-4)
