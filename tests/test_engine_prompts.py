@@ -129,3 +129,36 @@ def test_batched_right_padded_equals_unbatched(norm):
         torch.tensor([1.0, 0.5]), torch.tensor([2.0, 1.0]), torch.tensor([0.0, 0.0])
     )
     assert recovery.tolist() == [0.5, 0.5]
+
+
+def test_reference_only_templates_have_no_answers_and_logit_metrics_say_so():
+    """Encoder templates may omit answers; a logit metric on them is a one-line error naming the template."""
+    tok = make_tokenizer()
+    spec = DataSpec(
+        templates=[
+            TemplateSpec(id="asked", text="{who} : the movie was {adj}", reference="the {adj} film"),
+            TemplateSpec(
+                id="answered",
+                text="{who} : {thing:show} is",
+                desired=" {adj}",
+                undesired=" {adj2}",
+                reference="the {adj} show",
+            ),
+        ],
+        rows=ROWS,
+    )
+    answered = build_prompt_set(spec, ROWS, tok, ["answered"], seed=0)
+    assert answered.has_answers
+    mixed = build_prompt_set(spec, ROWS, tok, None, seed=0)
+    assert not mixed.has_answers
+    assert mixed.desired.tolist()[:4] == [-1] * 4 and mixed.desired.tolist()[4:] == answered.desired.tolist()
+    metric = make_metric("logit_diff", lambda: None, mixed)  # built for every claim, fails only when read
+    with pytest.raises(
+        ValueError, match=r"^metric 'logit_diff' compares .* no 'desired' / 'undesired' answers: asked$"
+    ):
+        metric(torch.zeros(len(mixed), 3, tok.vocab_size), mixed)
+    # metrics that never read answers stay available
+    model = make_tiny_model(d_vocab=tok.vocab_size)
+    ctx = RunContext(model, mixed, metric=logit_diff)
+    kl = make_metric("kl", lambda: ctx.clean()[0], mixed)
+    torch.testing.assert_close(kl(ctx.clean()[0], mixed), torch.zeros(len(mixed)), atol=1e-6, rtol=0)

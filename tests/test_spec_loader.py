@@ -267,6 +267,19 @@ BAD_INPUTS: list[tuple[str, str | bytes, str, str | None]] = [
     ("empty file", "", "hypothesis file is empty", None),
     ("only a comment", "# nothing here\n", "must be a mapping", None),
     ("top level is a list", "- a\n- b\n", "the top level of a hypothesis must be a mapping", None),
+    (
+        "template without answers or reference",
+        _mutate('      desired: " {w_ori}"\n      undesired: " {w_con}"\n', ""),
+        "template 'neg' needs 'desired' and 'undesired' answers (or, for an encoder's embedding "
+        "metrics, a 'reference' text)",
+        "- id: neg",
+    ),
+    (
+        "template with one answer",
+        _mutate('      desired: " {w_ori}"\n      undesired: " {w_con}"\n', '      desired: " {w_ori}"\n'),
+        "template 'neg': give both 'desired' and 'undesired', or neither",
+        "- id: neg",
+    ),
     ("binary garbage", b"name: x\n\x00\x01\x02\xff\xfe garbage", "not UTF-8", None),
     ("control characters", "name: x\nmodel: \x00\x01\n", "control character", "model:"),
     ("alias bomb", BLOOM, "anchors and aliases", "a: &a"),

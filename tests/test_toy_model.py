@@ -107,12 +107,37 @@ def test_bundled_files_match_recorded_hashes_and_size_budget():
     assert total <= 5 * 2**20
 
 
-def test_training_prefix_regenerates_checkpoints_bit_for_bit(tmp_path):
+def test_training_is_deterministic_and_regenerates_the_committed_prefix(tmp_path):
+    """On one machine training is bit-for-bit deterministic (two runs, equal hashes) and the seeded
+    initialisation equals the committed step 0 exactly. The committed step-20 weights are regenerated
+    to float noise only: CPUs with other vector units (AVX-512 here vs the machine that trained them)
+    round matmuls differently and Adam carries that on (6-8e-4 max abs measured across ATen's
+    default / AVX2 / AVX-512 kernels) - while a run from the next seed lands 0.6 away."""
+    import torch
+    from safetensors.torch import load_file
+
     from circuitspec.zoo.toy_sentiment import train
 
-    first_two = CONFIG["checkpoints"][:2]
-    _, hashes = train.train(tmp_path, stop_after=first_two[1]["step"])
-    assert hashes == {c["name"]: c["sha256"] for c in first_two}
+    start, step_20 = CONFIG["checkpoints"][:2]
+    _, hashes = train.train(tmp_path / "a", stop_after=step_20["step"])
+    _, again = train.train(tmp_path / "b", stop_after=step_20["step"])
+    assert hashes == again
+    assert hashes[start["name"]] == start["sha256"]
+
+    def weights(root: Path, seed: int | None = None) -> dict[str, torch.Tensor]:
+        if seed is not None:
+            train.train(root, stop_after=step_20["step"], seed=seed)
+        return load_file(str(root / "checkpoints" / f"{step_20['name']}.safetensors"))
+
+    def distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+        assert a.keys() == b.keys()
+        return max(float((a[k] - b[k]).abs().max()) for k in a)
+
+    committed = weights(toy_sentiment.PACKAGE_DIR)
+    retrained = weights(tmp_path / "a")
+    other_seed = weights(tmp_path / "c", seed=train.TRAINING["seed"] + 1)
+    assert distance(retrained, committed) < 2e-3
+    assert distance(other_seed, committed) > 0.1
 
 
 def test_final_checkpoint_reaches_recorded_accuracy_and_docs_record_it():

@@ -145,6 +145,19 @@ def make_metric(
         raise ValueError(
             f"metric '{name}' is not available for causal LMs (valid: {', '.join([*METRICS, 'kl'])})"
         )
+    if not prompts.has_answers:  # fails when used: attention claims never read their metric
+        lacking = sorted(
+            {t for t, a in zip(prompts.template_ids, prompts.desired.tolist(), strict=True) if a < 0}
+        )
+        message = (
+            f"metric '{name}' compares answer logits, and these templates have no 'desired' / "
+            f"'undesired' answers: {', '.join(lacking)}"
+        )
+
+        def needs_answers(*args: object, **kwargs: object) -> torch.Tensor:
+            raise ValueError(message)
+
+        return needs_answers
     return METRICS[name]
 
 

@@ -16,7 +16,10 @@ import torch
 from circuitspec.errors import CircuitSpecError
 from circuitspec.spec.templates import fill, parse_template
 
-__all__ = ["PromptSet", "build_prompt_set", "derangement"]
+__all__ = ["NO_ANSWER", "PromptSet", "build_prompt_set", "derangement"]
+
+
+NO_ANSWER = -1  # the answer id of a prompt whose template has no desired / undesired answers
 
 
 @dataclass
@@ -28,7 +31,8 @@ class PromptSet:
     - ``lengths``: LongTensor ``[n]`` real lengths; ``end`` = lengths − 1.
     - ``role_positions``: role → LongTensor ``[n]`` (position of the role's last token).
     - ``desired`` / ``undesired``: LongTensor ``[n]`` answer token ids (clean prompts);
-      ``corrupt_desired`` / ``corrupt_undesired`` for the twins (default: the same).
+      ``corrupt_desired`` / ``corrupt_undesired`` for the twins (default: the same);
+      :data:`NO_ANSWER` for prompts of a template without answers (encoder templates).
     - ``rows``: the data row each prompt was filled from (slot → value), for equivalence classes.
     - ``template_ids``: which template each prompt came from.
     """
@@ -51,6 +55,11 @@ class PromptSet:
 
     def __len__(self) -> int:
         return int(self.tokens.shape[0])
+
+    @property
+    def has_answers(self) -> bool:
+        """Whether every prompt has answer tokens (logit metrics need them)."""
+        return bool((self.desired != NO_ANSWER).all() and (self.undesired != NO_ANSWER).all())
 
     def positions(self, role: str) -> torch.Tensor:
         """Per-prompt position of ``role`` (``end`` is the last real token)."""
@@ -173,8 +182,11 @@ def build_prompt_set(
         for r_index, row in enumerate(rows):
             where = f"template '{template.id}', row {r_index}"
             enc = _encode(template.text, row, tokenizer, where)
-            answer_good = _answer(template.desired, row, tokenizer, where, "desired")
-            answer_bad = _answer(template.undesired, row, tokenizer, where, "undesired")
+            if template.desired is None or template.undesired is None:  # embedding metrics only
+                answer_good = answer_bad = NO_ANSWER
+            else:
+                answer_good = _answer(template.desired, row, tokenizer, where, "desired")
+                answer_bad = _answer(template.undesired, row, tokenizer, where, "undesired")
             if corruption is None:
                 twin, twin_good, twin_bad = enc, answer_good, answer_bad
             else:

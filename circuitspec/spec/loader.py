@@ -417,7 +417,7 @@ def _required_slots(data: DataSpec) -> dict[str, list[str]]:
     """Template id → slots its text, answers and corruptions read from a row."""
     needed: dict[str, list[str]] = {}
     for template in data.templates:
-        patterns = [template.text, template.desired, template.undesired]
+        patterns = [p for p in (template.text, template.desired, template.undesired, template.reference) if p]
         slots: list[str] = []
         for corruption in (template.corrupt, data.corrupt):
             if corruption is not None:

@@ -135,17 +135,30 @@ class TemplateSpec(_Strict):
 
     id: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$")
     text: str = Field(min_length=1)
-    desired: str = Field(min_length=1)  # answer patterns, e.g. " {w_con}"
-    undesired: str = Field(min_length=1)
+    desired: str | None = Field(default=None, min_length=1)  # answer patterns, e.g. " {w_con}"
+    undesired: str | None = Field(default=None, min_length=1)
     tags: list[str] = Field(default_factory=list)
     corrupt: CorruptionSpec | None = None
     reference: str | None = None  # encoders: the text an embedding is compared with
 
-    @field_validator("text", "desired", "undesired")
+    @field_validator("text", "desired", "undesired", "reference")
     @classmethod
-    def _template(cls, value: str) -> str:
-        parse_template(value)
+    def _template(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_template(value)
         return value
+
+    @model_validator(mode="after")
+    def _answers_or_reference(self) -> TemplateSpec:
+        """Logit metrics need both answers; an encoder's embedding metrics need only ``reference``."""
+        if (self.desired is None) != (self.undesired is None):
+            raise ValueError(f"template '{self.id}': give both 'desired' and 'undesired', or neither")
+        if self.desired is None and self.reference is None:
+            raise ValueError(
+                f"template '{self.id}' needs 'desired' and 'undesired' answers "
+                "(or, for an encoder's embedding metrics, a 'reference' text)"
+            )
+        return self
 
 
 class DataSpec(_Strict):

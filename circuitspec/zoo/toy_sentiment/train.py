@@ -2,8 +2,9 @@
 
 ``python -m circuitspec.zoo.toy_sentiment.train`` regenerates ``tokenizer.json``,
 ``checkpoints/step_XXXXX.safetensors`` and ``config.json`` (with every checkpoint's sha256 and
-held-out accuracy) bit-for-bit from the seed: CPU, one thread, deterministic algorithms,
-a seeded generator for batches. Loss: cross entropy on the answer (last) position only.
+held-out accuracy) from the seed: CPU, one thread, deterministic algorithms, a seeded generator
+for batches - bit-for-bit on one kind of CPU, to float noise on CPUs whose vector kernels round
+differently (docs/toy_sentiment.md). Loss: cross entropy on the answer (last) position only.
 """
 
 from __future__ import annotations
