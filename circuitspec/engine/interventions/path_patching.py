@@ -463,7 +463,14 @@ def _passed_receiver_deltas(
             sites[hook.name] = act.detach().clone()
 
         hooks.extend((name, grab) for name in wanted)
-        _counted_forward(ctx, resid, None if from_tokens else start, hooks)
+        # the pass can end with the last block a receiver reads in (the logits read after all of them)
+        last = (
+            n_layers
+            if any(r.kind is NodeKind.LOGITS for r, _ in chunk)
+            else max(int(r.layer) for r, _ in chunk)
+        )
+        stop = last + 1 if last + 1 < n_layers else None
+        _counted_forward(ctx, resid, None if from_tokens else start, hooks, stop=stop)
         for j, (receiver, _) in enumerate(chunk):
             site = _residual_site_hook(receiver, n_layers, post_ln)
             out.append(sites[site][j * n : (j + 1) * n] - runs.base[site])
