@@ -22,26 +22,13 @@ from circuitspec.engine.metrics import cosine_to_reference
 from circuitspec.engine.sites import resolve_site
 from circuitspec.spec.nodes import parse_node
 from tests.helpers.tiny import make_prompt_set, make_tiny_encoder
+from tests.test_path_patching import EDGES as DECODER_EDGES
 
 torch.set_num_threads(1)
 
-# attention runs both ways: a sender pinned to a role reaches receivers at earlier positions too
-EDGES = [
-    ("L0H1", "L2H0.q"),
-    ("L0H0", "L1H1.k"),
-    ("L0H1@a", "L2H1.v"),
-    ("L1H0", "L2H1.v@end"),
-    ("MLP0", "L1H0.q"),
-    ("embed", "L1H1.v"),
-    ("embed@a", "logits"),
-    ("pos_embed", "MLP0"),
-    ("L1H1", "logits"),
-    ("L0H0", "MLP1"),
-    ("MLP0", "resid_pre2"),
-    ("L0H0", "resid_mid1"),
-    ("L0H1", "resid_post1"),
-    ("L1H0@b", "L2H0"),
-]
+# the decoder tests' edges (every sender and receiver kind), plus two that only a post-LN stream
+# makes interesting: an embedding straight into the output, and resid_post inside a block
+EDGES = [*DECODER_EDGES, ("embed@a", "logits"), ("L0H1", "resid_post1")]
 
 
 def _setup(seed: int = 0, pooling: str = "mean"):
