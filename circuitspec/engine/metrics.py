@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 
-from .prompts import PromptSet
+from .prompts import NO_ANSWER, PromptSet
 
 __all__ = [
     "EMBEDDING_METRICS",
@@ -147,7 +147,7 @@ def make_metric(
         )
     if not prompts.has_answers:  # fails when used: attention claims never read their metric
         lacking = sorted(
-            {t for t, a in zip(prompts.template_ids, prompts.desired.tolist(), strict=True) if a < 0}
+            {t for t, a in zip(prompts.template_ids, prompts.desired.tolist(), strict=True) if a == NO_ANSWER}
         )
         message = (
             f"metric '{name}' compares answer logits, and these templates have no 'desired' / "

@@ -423,7 +423,7 @@ def _passed_receiver_deltas(
         else:
             resid = _resid_at(runs, start, n_layers, post_ln).repeat(k, 1, 1).clone()
         z_adds: dict[int, list[tuple[slice, int, torch.Tensor]]] = {}
-        mlp_adds: dict[int, list[tuple[slice, torch.Tensor]]] = {}
+        mlp_adds: dict[int, list[tuple[slice, None, torch.Tensor]]] = {}
         adds: dict[str, list[tuple[slice, _SenderDelta]]] = {}
         for j, (_, deltas) in enumerate(chunk):
             rows = slice(j * n, (j + 1) * n)
@@ -436,7 +436,7 @@ def _passed_receiver_deltas(
                 elif node.kind in _HEAD_RECEIVERS:
                     z_adds.setdefault(int(node.layer), []).append((rows, int(node.head), d.delta))
                 elif freeze_mlps and node.kind in _MLP_NODES:
-                    mlp_adds.setdefault(int(node.layer), []).append((rows, d.resid))
+                    mlp_adds.setdefault(int(node.layer), []).append((rows, None, d.resid))
                 else:
                     adds.setdefault(_sender_hook(node), []).append((rows, d))
         hooks: list = []
@@ -477,20 +477,20 @@ def _passed_receiver_deltas(
     return out
 
 
-def _frozen_hook(runs: _Runs, name: str, copies: int, extra: Sequence[tuple]) -> tuple[str, Callable]:
-    """A hook that sets ``name`` to its base value on every copy, plus ``extra`` deltas on some rows:
-    ``(rows, delta)`` for a residual-width output, ``(rows, head, delta)`` for one head of ``hook_z``."""
+def _frozen_hook(
+    runs: _Runs, name: str, copies: int, extra: Sequence[tuple[slice, int | None, torch.Tensor]]
+) -> tuple[str, Callable]:
+    """A hook that sets ``name`` to its base value on every copy, plus ``(rows, head, delta)`` deltas:
+    ``head`` indexes ``hook_z``'s head axis, or is None for a residual-width output."""
     base = runs.base[name].repeat(copies, *([1] * (runs.base[name].dim() - 1)))
 
     def freeze(act, hook):
         act = base.clone()
-        for entry in extra:
-            if len(entry) == 3:
-                rows, head, delta = entry
-                act[rows, :, head] += delta
-            else:
-                rows, delta = entry
+        for rows, head, delta in extra:
+            if head is None:
                 act[rows] += delta
+            else:
+                act[rows, :, head] += delta
         return act
 
     return name, freeze
