@@ -19,6 +19,8 @@ from circuitspec.errors import CircuitSpecError
 pytestmark = pytest.mark.xdist_group(name="minilm")
 HYPOTHESIS = Path(__file__).resolve().parents[1] / "hypotheses" / "minilm_colour.yaml"
 
+ZERO_ULPS = 16 * torch.finfo(torch.float32).eps  # "no effect" for a float32 cosine in [-1, 1]
+
 
 def _model_dir() -> Path:
     from circuitspec.graph.shapes import package_model_dir
@@ -370,7 +372,9 @@ def test_path_patching_matches_the_hook_reference_on_real_weights(minilm, mlps):
         expected = ctx.metric(embedding, prompts)
         torch.testing.assert_close(patched[row], expected, atol=2e-5, rtol=1e-4, msg=str(chains[row]))
         moved = float((expected - base).abs().max())
-        assert moved == 0.0 if chains[row][1] == "L5H1.q@noun" else moved > 1e-4, chains[row]
+        # "exactly zero" holds in exact arithmetic; the reference recomputes every layer, so float32
+        # summation order differs between CPUs (1.2e-7 seen on AVX2 machines): a few ulps of a cosine
+        assert moved <= ZERO_ULPS if chains[row][1] == "L5H1.q@noun" else moved > 1e-4, chains[row]
     if mlps == "recomputed":
         whole, _, _ = path_patch_jobs(
             ctx, [PathJob.chain([parse_node("L5H1"), parse_node("logits")])], mlps=mlps, direction="denoising"

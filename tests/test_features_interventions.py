@@ -18,6 +18,7 @@ from circuitspec.engine.interventions.scaling import scale_sweep
 from circuitspec.engine.metrics import logit_diff
 from circuitspec.engine.sites import resolve_site
 from circuitspec.errors import CircuitSpecError
+from circuitspec.spec.geometry import hook_name
 from circuitspec.spec.nodes import parse_node
 from tests.helpers.tiny import make_prompt_set, make_tiny_model
 
@@ -115,13 +116,13 @@ def test_splicing_with_error_term_leaves_the_output_unchanged(setup):
     for layer in (0, 1):
         name = f"blocks.{layer}.hook_mlp_out"
         torch.testing.assert_close(ours[name], ref[name], atol=1e-5, rtol=0)
-    assert parse_node("MLP0.tc[3]").hook_name in spliced.hook_dict
+    assert hook_name(parse_node("MLP0.tc[3]")) in spliced.hook_dict
 
 
 def test_spliced_feature_activations_equal_hand_encoder(setup):
     model, spliced, dictionaries, prompts = setup
     ctx = RunContext(spliced, prompts, metric=logit_diff)
-    name = parse_node("MLP1.tc[0]").hook_name
+    name = hook_name(parse_node("MLP1.tc[0]"))
     _, cache = ctx.clean([name])
     for i in range(len(prompts)):
         with torch.no_grad():

@@ -15,6 +15,8 @@ import pytest
 import torch
 from ruamel.yaml import YAML
 
+from circuitspec.spec.geometry import node_order
+
 torch.set_num_threads(1)
 TOY = Path(__file__).resolve().parents[1] / "hypotheses" / "toy_sentiment.yaml"
 ATOL = 1e-4
@@ -133,7 +135,7 @@ def test_snippet_parses_as_paths(toy):
     assert list(block.values()) == [path.chain for path in paths]
     for chain in block.values():
         nodes = [parse_node(name) for name in split_path(chain)]
-        assert [n.order for n in nodes] == sorted(n.order for n in nodes)
+        assert [node_order(n) for n in nodes] == sorted(node_order(n) for n in nodes)
 
 
 def test_bad_target_is_one_line_error(toy):

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from .adapter import ModelAdapter, adapt
 from .prompts import PromptSet
 
 __all__ = ["PassCounter", "RunContext"]
@@ -38,6 +39,12 @@ class RunContext:
     metric: Callable[..., torch.Tensor]
     counter: PassCounter = field(default_factory=PassCounter)
     _cache: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0  # seeds every resampling a claim does (resample ablation, scrubbing, random circuits)
+
+    @property
+    def adapter(self) -> ModelAdapter:
+        """The model behind the adapter interventions use (weights, partial passes, unembedding)."""
+        return self.cached("_adapter", lambda: adapt(self.model))
 
     @property
     def device(self) -> torch.device:

@@ -20,6 +20,7 @@ import torch
 from circuitspec.errors import CircuitSpecError
 from circuitspec.graph.circuit import CircuitGraph
 from circuitspec.measurement import Measurement, RunCost, SweepPoint
+from circuitspec.spec.geometry import hook_name
 
 from .context import PassCounter, RunContext
 from .metrics import make_metric
@@ -49,10 +50,10 @@ def _needed_hooks(graph: CircuitGraph, claim_ids: list[str], cfg: Any) -> set[st
         claim = graph.claim(claim_id)
         targets = graph.targets(claim_id)
         if claim.kind in ("ablation", "activation_patching", "scaling"):
-            names.update(n.hook_name for n in targets if n.kind.value not in _NO_HOOK)
+            names.update(hook_name(n) for n in targets if n.kind.value not in _NO_HOOK)
         elif claim.kind == "attribution":
             names.update(dla_hooks(cfg))
-            names.update(n.hook_name for n in targets if n.is_feature)
+            names.update(hook_name(n) for n in targets if n.is_feature)
         elif claim.kind == "attention":
             names.update(f"blocks.{n.layer}.attn.hook_pattern" for n in targets if n.layer is not None)
         elif claim.kind == "logit_lens":
@@ -194,7 +195,7 @@ def _check_features(graph: CircuitGraph, claim, model: Any) -> None:
     """One line when a claim names a feature whose dictionary is not spliced into the model."""
     known = getattr(model, "hook_dict", {})
     for node in graph.targets(claim.id):
-        if node.is_feature and node.hook_name not in known:
+        if node.is_feature and hook_name(node) not in known:
             raise CircuitSpecError(
                 f"feature node '{node.text}' needs dictionary '{node.dictionary}' spliced in "
                 "(declare it under model.dictionaries)"

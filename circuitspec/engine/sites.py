@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
+from circuitspec.spec.geometry import hook_name
 from circuitspec.spec.nodes import NodeKind, NodeRef
 
 from .prompts import PromptSet
@@ -71,4 +72,4 @@ def resolve_site(node: NodeRef, prompts: PromptSet) -> Site:
     positions = prompts.positions(node.role) if node.role else None
     indexed = (NodeKind.MLP_NEURON, NodeKind.TRANSCODER_FEATURE, NodeKind.SAE_FEATURE)
     index = node.index if node.kind in indexed else None
-    return Site(node=node, hook_name=node.hook_name, head=node.head, index=index, positions=positions)
+    return Site(node=node, hook_name=hook_name(node), head=node.head, index=index, positions=positions)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from circuitspec.errors import CircuitSpecError, ModelNotAvailable
+from circuitspec.spec.geometry import hook_name
 from circuitspec.spec.nodes import parse_node
 from circuitspec.spec.schema import DictionarySpec
 
@@ -38,7 +39,7 @@ DUNEFSKY_KEYS = ("W_enc", "b_enc", "W_dec", "b_dec", "b_dec_out")
 def dictionary_hooks(key: str) -> tuple[str, str]:
     """``(input hook, output hook)`` a dictionary at ``key`` (``MLP3.tc``, ``resid_pre5.sae``) must use."""
     node = parse_node(f"{key}[0]")
-    output = node.hook_name.removesuffix(".hook_sae_acts_post")
+    output = hook_name(node).removesuffix(".hook_sae_acts_post")
     if node.dictionary and node.dictionary.endswith(".tc"):
         return f"blocks.{node.layer}.ln2.hook_normalized", output
     return output, output

@@ -17,6 +17,7 @@ from typing import Any
 import networkx as nx
 
 from circuitspec.errors import CircuitSpecError, ModelNotAvailable
+from circuitspec.spec.geometry import node_order, receive_channels
 from circuitspec.spec.loader import LoadedHypothesis
 from circuitspec.spec.nodes import NODE_GRAMMAR, NodeKind, NodeRef, NodeSyntaxError, parse_node
 from circuitspec.spec.schema import ModelShape, split_path
@@ -43,19 +44,9 @@ def _a(number: int) -> str:
 
 
 def receiver_channel(receiver: NodeRef) -> str | None:
-    """How an edge enters ``receiver``: ``q``/``k``/``v``, ``mlp_in``, ``resid`` or ``logits``."""
-    kind = receiver.kind
-    if kind in (NodeKind.HEAD_Q, NodeKind.HEAD_K, NodeKind.HEAD_V):
-        return kind.value.removeprefix("head_")
-    if kind in (NodeKind.MLP, NodeKind.MLP_IN, NodeKind.MLP_NEURON, NodeKind.TRANSCODER_FEATURE):
-        return "mlp_in"
-    if kind in _RESID_KINDS:
-        return "resid"
-    if kind is NodeKind.SAE_FEATURE:
-        return "mlp_in" if receiver.component.startswith(("MLP", "mlp_out")) else "resid"
-    if kind is NodeKind.LOGITS:
-        return "logits"
-    return None
+    """How an edge enters ``receiver``: ``q``/``k``/``v``, ``mlp_in``, ``resid``, ``logits``."""
+    channels = receive_channels(receiver)
+    return channels[0] if channels else None
 
 
 @dataclass
@@ -155,7 +146,7 @@ class _Compiler:
                 head=node.head,
                 index=node.index,
                 role=node.role,
-                order=node.order,
+                order=node_order(node),
                 groups=[],
             )
         if group and group not in self.graph.nodes[node.text]["groups"]:
@@ -256,7 +247,7 @@ class _Compiler:
             )
         if sender.kind is NodeKind.LOGITS:
             raise self.fail(f"edge {edge}: logits are the output and send nothing", loc)
-        if not receiver.order > sender.order:
+        if not node_order(receiver) > node_order(sender):
             raise self.fail(
                 f"edge {edge} goes backwards: '{receiver.text}' does not run after '{sender.text}' "
                 "in the forward pass (edges must go to a later layer or sublayer)",

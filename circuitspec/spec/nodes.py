@@ -13,9 +13,9 @@ A node names a component of a transformer, optionally pinned to a token role::
     logits                                the model output (a path's final receiver)
     ...@s_con                             any of the above at the token of role ``s_con``
 
-Parsing needs no torch and no model; :func:`parse_node` returns a :class:`NodeRef` whose
-``hook_name`` is the TransformerLens hook the node lives on. Token positions depend on the
-prompts and are resolved by ``circuitspec.engine.sites`` from ``NodeRef.role``.
+Parsing needs no torch and no model; :func:`parse_node` returns a :class:`NodeRef`. Where a node
+lives in a forward pass (hook, order, what it sends and receives) is ``circuitspec.spec.geometry``'s
+alone; token positions depend on the prompts and are resolved by ``circuitspec.engine.sites``.
 """
 
 from __future__ import annotations
@@ -115,114 +115,12 @@ class NodeRef:
             return None
         return self.component.rsplit("[", 1)[0]
 
-    @property
-    def hook_name(self) -> str:
-        """The TransformerLens hook this node's activation lives on."""
-        layer = self.layer
-        match self.kind:
-            case NodeKind.EMBED:
-                return "hook_embed"
-            case NodeKind.POS_EMBED:
-                return "hook_pos_embed"
-            case NodeKind.HEAD:
-                return f"blocks.{layer}.attn.hook_z"
-            case NodeKind.HEAD_Q:
-                return f"blocks.{layer}.attn.hook_q"
-            case NodeKind.HEAD_K:
-                return f"blocks.{layer}.attn.hook_k"
-            case NodeKind.HEAD_V:
-                return f"blocks.{layer}.attn.hook_v"
-            case NodeKind.HEAD_PATTERN:
-                return f"blocks.{layer}.attn.hook_pattern"
-            case NodeKind.MLP:
-                return f"blocks.{layer}.hook_mlp_out"
-            case NodeKind.MLP_IN:
-                return f"blocks.{layer}.hook_mlp_in"
-            case NodeKind.MLP_NEURON:
-                return f"blocks.{layer}.mlp.hook_post"
-            case NodeKind.RESID_PRE | NodeKind.RESID_MID | NodeKind.RESID_POST:
-                return f"blocks.{layer}.hook_{self.kind.value}"
-            case NodeKind.TRANSCODER_FEATURE:
-                # sae-lens names a spliced dictionary's activations <hook>.hook_sae_acts_post
-                return f"blocks.{layer}.hook_mlp_out.hook_sae_acts_post"
-            case NodeKind.SAE_FEATURE:
-                site = self.component.split(".", 1)[0]
-                site_hook = _sae_site_hook(site)
-                return f"{site_hook}.hook_sae_acts_post"
-            case NodeKind.LOGITS:
-                return "unembed.hook_out"  # not a TransformerLens hook; logits are the output
-        raise AssertionError(self.kind)
-
-    @property
-    def receiver_input_hook(self) -> str | None:
-        """Where a path edge *into* this node enters: the per-head q/k/v input, MLP input, ..."""
-        layer = self.layer
-        match self.kind:
-            case NodeKind.HEAD_Q:
-                return f"blocks.{layer}.hook_q_input"
-            case NodeKind.HEAD_K:
-                return f"blocks.{layer}.hook_k_input"
-            case NodeKind.HEAD_V:
-                return f"blocks.{layer}.hook_v_input"
-            case NodeKind.MLP | NodeKind.MLP_IN | NodeKind.MLP_NEURON | NodeKind.TRANSCODER_FEATURE:
-                return f"blocks.{layer}.hook_mlp_in"
-            case NodeKind.RESID_PRE | NodeKind.RESID_MID | NodeKind.RESID_POST:
-                return self.hook_name
-            case NodeKind.LOGITS:
-                return "ln_final.hook_normalized"
-            case _:
-                return None
-
-    # -- causal order -----------------------------------------------------------------
-    @property
-    def order(self) -> float:
-        """Position of the node in the forward pass (smaller runs earlier).
-
-        Within layer ``l``: resid_pre = l, head inputs/q/k/v/pattern = l + .1, head output
-        = l + .2, resid_mid = l + .3, MLP input = l + .4, MLP neurons/features = l + .5,
-        MLP output = l + .6, resid_post = l + .9. Embeddings are -1, logits +inf.
-        """
-        kind = self.kind
-        if kind in (NodeKind.EMBED, NodeKind.POS_EMBED):
-            return -1.0
-        if kind is NodeKind.LOGITS:
-            return float("inf")
-        assert self.layer is not None
-        offset = {
-            NodeKind.RESID_PRE: 0.0,
-            NodeKind.HEAD_Q: 0.1,
-            NodeKind.HEAD_K: 0.1,
-            NodeKind.HEAD_V: 0.1,
-            NodeKind.HEAD_PATTERN: 0.15,
-            NodeKind.HEAD: 0.2,
-            NodeKind.RESID_MID: 0.3,
-            NodeKind.MLP_IN: 0.4,
-            NodeKind.MLP_NEURON: 0.5,
-            NodeKind.TRANSCODER_FEATURE: 0.5,
-            NodeKind.MLP: 0.6,
-            NodeKind.RESID_POST: 0.9,
-        }
-        if kind is NodeKind.SAE_FEATURE:
-            site = self.component.split(".", 1)[0]
-            base = {"resid_pre": 0.0, "resid_mid": 0.3, "resid_post": 0.9}.get(re.sub(r"\d+$", "", site), 0.6)
-            return self.layer + base + 0.01
-        return self.layer + offset[kind]
-
     def with_role(self, role: str | None) -> NodeRef:
         text = self.component + (f"@{role}" if role else "")
         return NodeRef(text, self.kind, self.layer, self.head, self.index, role)
 
     def __str__(self) -> str:
         return self.text
-
-
-def _sae_site_hook(site: str) -> str:
-    m = re.fullmatch(r"(resid_pre|resid_mid|resid_post|MLP|mlp_out)(\d+)", site)
-    assert m, site
-    name, layer = m.group(1), m.group(2)
-    if name in ("MLP", "mlp_out"):
-        return f"blocks.{layer}.hook_mlp_out"
-    return f"blocks.{layer}.hook_{name}"
 
 
 def parse_node(text: str) -> NodeRef:

@@ -18,6 +18,7 @@ import torch
 from circuitspec.engine.context import RunContext
 from circuitspec.engine.interventions.ablation import Edit, ablation_source, run_edits
 from circuitspec.engine.sites import Site
+from circuitspec.spec.geometry import hook_name
 from circuitspec.spec.nodes import NodeKind, NodeRef
 
 __all__ = ["Faithfulness", "complement_edits", "faithfulness"]
@@ -39,10 +40,10 @@ def _all_components(cfg) -> list[Site]:
     for layer in range(cfg.n_layers):
         for head in range(cfg.n_heads):
             node = NodeRef(f"L{layer}H{head}", NodeKind.HEAD, layer=layer, head=head)
-            sites.append(Site(node, node.hook_name, head, None, None))
+            sites.append(Site(node, hook_name(node), head, None, None))
         if not cfg.attn_only:
             node = NodeRef(f"MLP{layer}", NodeKind.MLP, layer=layer)
-            sites.append(Site(node, node.hook_name, None, None, None))
+            sites.append(Site(node, hook_name(node), None, None, None))
     return sites
 
 
@@ -51,12 +52,12 @@ def _kept(site: Site) -> Site | None:
     node = site.node
     if node.kind in _HEAD_CHANNELS:
         head = NodeRef(f"L{node.layer}H{node.head}", NodeKind.HEAD, layer=node.layer, head=node.head)
-        return Site(head, head.hook_name, node.head, None, None)
+        return Site(head, hook_name(head), node.head, None, None)
     if node.kind in (NodeKind.HEAD, NodeKind.MLP):
         return site
     if node.kind in (NodeKind.MLP_IN, NodeKind.MLP_NEURON):
         mlp = NodeRef(f"MLP{node.layer}", NodeKind.MLP, layer=node.layer)
-        return Site(mlp, mlp.hook_name, None, None, None)
+        return Site(mlp, hook_name(mlp), None, None, None)
     return None  # embeddings and residual sites: nothing to keep (they are never ablated)
 
 

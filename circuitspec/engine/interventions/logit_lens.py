@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from circuitspec.engine.context import RunContext
+from circuitspec.spec.geometry import hook_name
 from circuitspec.spec.nodes import NodeKind, NodeRef
 
 __all__ = ["lens_sites", "logit_lens", "residual_hook"]
@@ -31,7 +32,7 @@ def residual_hook(label: str) -> str:
     """The TransformerLens hook of a residual site label such as ``resid_mid3``."""
     for kind in (NodeKind.RESID_PRE, NodeKind.RESID_MID, NodeKind.RESID_POST):
         if label.startswith(kind.value):
-            return NodeRef(label, kind, layer=int(label[len(kind.value) :])).hook_name
+            return hook_name(NodeRef(label, kind, layer=int(label[len(kind.value) :])))
     raise ValueError(f"'{label}' is not a residual-stream site (resid_pre/resid_mid/resid_post<l>)")
 
 

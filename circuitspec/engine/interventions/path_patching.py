@@ -41,6 +41,7 @@ import torch
 
 from circuitspec.errors import CircuitSpecError
 from circuitspec.measurement import Measurement, RunCost
+from circuitspec.spec.geometry import hook_name
 from circuitspec.spec.nodes import NodeKind, NodeRef
 
 from ..context import RunContext
@@ -162,7 +163,7 @@ def _residual_site_hook(node: NodeRef, n_layers: int, post_ln: bool = False) -> 
         return f"blocks.{node.layer}.hook_resid_pre"
     if node.kind in _MLP_NODES:
         return f"blocks.{node.layer}.hook_resid_mid"
-    return node.hook_name
+    return hook_name(node)
 
 
 def _start_layer(node: NodeRef, n_layers: int, post_ln: bool = False) -> int:
@@ -191,7 +192,7 @@ def _sender_hook(node: NodeRef) -> str:
         return f"blocks.{node.layer}.hook_mlp_out"
     if node.kind is NodeKind.MLP_NEURON:
         return f"blocks.{node.layer}.mlp.hook_post"
-    return node.hook_name
+    return hook_name(node)
 
 
 def run_cache_names(model: Any) -> list[str]:

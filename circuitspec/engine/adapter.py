@@ -1,0 +1,162 @@
+"""The model behind one small adapter: what interventions may ask of a model, and nothing else.
+
+Interventions never touch ``HookedTransformer`` attributes directly; they ask a :class:`ModelAdapter`
+for hook points, the weights they read (a head's ``W_O``, an MLP's ``W_out``, the unembedding and the
+final norm), the normalisation a head's input goes through, counted partial passes from a layer, and
+logits at chosen positions only. :class:`HookedTransformerAdapter` is the first implementation (it
+also serves the project's post-LN ``SentenceEncoder``, a ``HookedEncoder``); a second backend
+(TransformerLens 4's ``TransformerBridge``, nnsight) implements the same methods and no intervention
+changes. See ``docs/ARCHITECTURE.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol
+
+import torch
+
+from .architecture import Architecture
+
+__all__ = ["HookedTransformerAdapter", "ModelAdapter", "adapt"]
+
+Hook = tuple[str | Callable[[str], bool], Callable[..., Any]]
+
+
+class ModelAdapter(Protocol):
+    """What the engine needs from a model (see the module docstring)."""
+
+    arch: Architecture
+    model: Any
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def has_hook(self, name: str) -> bool: ...
+
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        hooks: Sequence[Hook] = (),
+        *,
+        start_at_layer: int | None = None,
+        stop_at_layer: int | None = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor: ...
+
+    def head_write(self, layer: int, head: int, z: torch.Tensor) -> torch.Tensor: ...
+
+    def neuron_write(self, layer: int, neuron: int, post: torch.Tensor) -> torch.Tensor: ...
+
+    def head_input(self, layer: int, resid: torch.Tensor) -> torch.Tensor: ...
+
+    def mlp_call(self, layer: int, resid_mid: torch.Tensor) -> torch.Tensor: ...
+
+    def final_norm(self, resid: torch.Tensor) -> torch.Tensor: ...
+
+    def unembed_at(self, resid: torch.Tensor, positions: torch.Tensor) -> torch.Tensor: ...
+
+    def split_inputs(self) -> contextlib.AbstractContextManager[None]: ...
+
+
+class HookedTransformerAdapter:
+    """A TransformerLens ``HookedTransformer`` (or the project's ``SentenceEncoder``) as a model adapter."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.arch = Architecture.of(model)
+
+    @property
+    def device(self) -> torch.device:
+        device = self.model.cfg.device
+        return device if isinstance(device, torch.device) else torch.device(device or "cpu")
+
+    def has_hook(self, name: str) -> bool:
+        return name in self.model.hook_dict
+
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        hooks: Sequence[Hook] = (),
+        *,
+        start_at_layer: int | None = None,
+        stop_at_layer: int | None = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One pass with ``hooks``: token ids, or the residual stream entering ``start_at_layer``.
+
+        Returns logits (an encoder: the sentence embedding), or the residual stream before block
+        ``stop_at_layer``. Post-norm encoders need ``attention_mask`` when starting mid-model.
+        """
+        kwargs: dict[str, Any] = {}
+        if start_at_layer is not None:
+            kwargs["start_at_layer"] = start_at_layer
+        if stop_at_layer is not None:
+            kwargs["stop_at_layer"] = stop_at_layer
+        if attention_mask is not None and self.arch.encoder:
+            kwargs["one_zero_attention_mask"] = attention_mask
+        with torch.inference_mode(), self.model.hooks(fwd_hooks=list(hooks)):
+            return self.model(inputs.to(self.device), **kwargs)
+
+    # -- weights the interventions read ----------------------------------------------------------
+    def head_write(self, layer: int, head: int, z: torch.Tensor) -> torch.Tensor:
+        """What head ``head`` of ``layer`` adds to the residual stream for its ``z`` (``z @ W_O[h]``)."""
+        return z @ self.model.blocks[layer].attn.W_O[head]
+
+    def neuron_write(self, layer: int, neuron: int, post: torch.Tensor) -> torch.Tensor:
+        """What MLP neuron ``neuron`` adds to the residual stream for its activation ``post``."""
+        return post[..., None] * self.model.blocks[layer].mlp.W_out[neuron]
+
+    def head_input(self, layer: int, resid: torch.Tensor) -> torch.Tensor:
+        """What a head's q/k/v projections read from the stream ``resid`` (its block's first norm;
+        post-norm encoders read the stream as it is)."""
+        if self.arch.residual == "post_norm":
+            return resid
+        return self.model.blocks[layer].ln1(resid)
+
+    def mlp_call(self, layer: int, resid_mid: torch.Tensor) -> torch.Tensor:
+        """The MLP output of ``layer`` for the pre-norm stream ``resid_mid`` (one component call)."""
+        block = self.model.blocks[layer]
+        return block.mlp(block.ln2(resid_mid))
+
+    def final_norm(self, resid: torch.Tensor) -> torch.Tensor:
+        """The final norm the unembedding reads through (identity when the model has none)."""
+        if self.arch.norm == "none" or not hasattr(self.model, "ln_final"):
+            return resid
+        return self.model.ln_final(resid)
+
+    @property
+    def W_U(self) -> torch.Tensor:
+        return self.model.W_U
+
+    def unembed_at(self, resid: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Logits ``[rows, vocab]`` at one position per row of a final residual stream ``[rows, pos, d]``.
+
+        Only the chosen positions are normalised and unembedded, never ``[rows, pos, vocab]``.
+        """
+        rows = torch.arange(resid.shape[0], device=resid.device)
+        last = resid[rows, positions.to(resid.device)][:, None]
+        with torch.inference_mode():
+            return self.model.unembed(self.final_norm(last))[:, 0]
+
+    @contextlib.contextmanager
+    def split_inputs(self) -> Iterator[None]:
+        """Per-head q/k/v inputs and the MLP input as hooks (``hook_{q,k,v}_input``, ``hook_mlp_in``)
+        for the block, restoring the model's settings after."""
+        cfg = self.model.cfg
+        old_split, old_mlp_in = cfg.use_split_qkv_input, cfg.use_hook_mlp_in
+        self.model.set_use_split_qkv_input(True)
+        self.model.set_use_hook_mlp_in(True)
+        try:
+            yield
+        finally:
+            self.model.set_use_split_qkv_input(old_split)
+            self.model.set_use_hook_mlp_in(old_mlp_in)
+
+
+def adapt(model: Any) -> ModelAdapter:
+    """The adapter for a loaded model (already an adapter: returned as is)."""
+    if isinstance(model, HookedTransformerAdapter):
+        return model
+    return HookedTransformerAdapter(model)

@@ -1,0 +1,254 @@
+"""Node geometry: the one place that knows, for every node kind, where it lives in a forward pass.
+
+For each :class:`~circuitspec.spec.nodes.NodeKind` one :class:`KindGeometry` row says
+
+- ``hook``: the TransformerLens hook its activation lives on;
+- ``order``: when it runs (smaller runs earlier), used for edge direction everywhere;
+- ``writes``: what it adds to the residual stream as a path *sender* (``head`` = ``z @ W_O[h]``,
+  ``mlp`` = the MLP output, ``neuron`` = ``post[i] · W_out[i]``, ``stream`` = the activation itself),
+  from which hook (``sender_hook``) and when (``send_order``); None when it sends nothing;
+- ``channels``: how an edge enters it as a *receiver* (``q``/``k``/``v``, ``mlp_in``, ``resid``,
+  ``logits``) and when it reads (``receive_order``); empty when nothing can enter it;
+- ``sends_where_pinned``: whether ``@role`` pins where it writes. A head reached through its key or
+  value at a role reads there but writes at its query positions, as attention does.
+
+Claim kinds (``circuitspec.claims``) say which of these a method supports; compile-time checks and
+every intervention ask this module, so ``validate`` and ``verify`` agree on what a node can do.
+Torch-free: the engine turns a node's role into positions (``circuitspec.engine.sites``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from .nodes import NodeKind, NodeRef
+
+__all__ = [
+    "CHANNEL_OF_KIND",
+    "KindGeometry",
+    "Writes",
+    "geometry",
+    "hook_name",
+    "is_dictionary_feature",
+    "node_order",
+    "receive_channels",
+    "receive_order",
+    "residual_input_hook",
+    "send_order",
+    "sender_hook",
+    "sends_where_pinned",
+    "writes",
+]
+
+Writes = Literal["head", "mlp", "neuron", "stream"]
+
+
+@dataclass(frozen=True)
+class KindGeometry:
+    """Where one node kind lives; ``{layer}`` in a hook template is the node's layer."""
+
+    hook: str
+    order: float  # offset within the layer (embeddings: -1, logits: +inf; see node_order)
+    writes: Writes | None = None
+    sender_hook: str | None = None
+    send_order: float | None = None
+    channels: tuple[str, ...] = ()
+    receive_order: float | None = None
+    sends_where_pinned: bool = True
+    dictionary: bool = False  # a spliced transcoder/SAE feature: a graph node, not an intervention site
+
+
+_INF = float("inf")
+_HEAD_SEND = {"writes": "head", "sender_hook": "blocks.{layer}.attn.hook_z", "send_order": 0.2}
+_MLP_RECEIVE = {"channels": ("mlp_in",), "receive_order": 0.4}
+
+GEOMETRY: dict[NodeKind, KindGeometry] = {
+    NodeKind.EMBED: KindGeometry("hook_embed", -1.0, "stream", "hook_embed", -1.0),
+    NodeKind.POS_EMBED: KindGeometry("hook_pos_embed", -1.0, "stream", "hook_pos_embed", -1.0),
+    NodeKind.HEAD: KindGeometry("blocks.{layer}.attn.hook_z", 0.2, **_HEAD_SEND),  # type: ignore[arg-type]
+    NodeKind.HEAD_Q: KindGeometry(
+        "blocks.{layer}.attn.hook_q",
+        0.1,
+        **_HEAD_SEND,
+        channels=("q",),
+        receive_order=0.1,  # type: ignore[arg-type]
+    ),
+    NodeKind.HEAD_K: KindGeometry(
+        "blocks.{layer}.attn.hook_k",
+        0.1,
+        **_HEAD_SEND,  # type: ignore[arg-type]
+        channels=("k",),
+        receive_order=0.1,
+        sends_where_pinned=False,
+    ),
+    NodeKind.HEAD_V: KindGeometry(
+        "blocks.{layer}.attn.hook_v",
+        0.1,
+        **_HEAD_SEND,  # type: ignore[arg-type]
+        channels=("v",),
+        receive_order=0.1,
+        sends_where_pinned=False,
+    ),
+    NodeKind.HEAD_PATTERN: KindGeometry("blocks.{layer}.attn.hook_pattern", 0.15),
+    NodeKind.MLP: KindGeometry(
+        "blocks.{layer}.hook_mlp_out",
+        0.6,
+        "mlp",
+        "blocks.{layer}.hook_mlp_out",
+        0.6,
+        **_MLP_RECEIVE,  # type: ignore[arg-type]
+    ),
+    NodeKind.MLP_IN: KindGeometry(
+        "blocks.{layer}.hook_mlp_in",
+        0.4,
+        "mlp",
+        "blocks.{layer}.hook_mlp_out",
+        0.6,
+        **_MLP_RECEIVE,  # type: ignore[arg-type]
+    ),
+    NodeKind.MLP_NEURON: KindGeometry(
+        "blocks.{layer}.mlp.hook_post",
+        0.5,
+        "neuron",
+        "blocks.{layer}.mlp.hook_post",
+        0.6,
+        **_MLP_RECEIVE,  # type: ignore[arg-type]
+    ),
+    NodeKind.RESID_PRE: KindGeometry(
+        "blocks.{layer}.hook_resid_pre", 0.0, "stream", "blocks.{layer}.hook_resid_pre", 0.0, ("resid",), 0.05
+    ),
+    NodeKind.RESID_MID: KindGeometry(
+        "blocks.{layer}.hook_resid_mid", 0.3, "stream", "blocks.{layer}.hook_resid_mid", 0.3, ("resid",), 0.35
+    ),
+    NodeKind.RESID_POST: KindGeometry(
+        "blocks.{layer}.hook_resid_post",
+        0.9,
+        "stream",
+        "blocks.{layer}.hook_resid_post",
+        0.9,
+        ("resid",),
+        0.95,
+    ),
+    # dictionary features live on the spliced dictionary's hook; a graph edge may enter them (feature
+    # circuits), but no path method sends or receives along them, so they write nothing
+    NodeKind.TRANSCODER_FEATURE: KindGeometry(
+        "blocks.{layer}.hook_mlp_out.hook_sae_acts_post", 0.5, channels=("mlp_in",), dictionary=True
+    ),
+    NodeKind.SAE_FEATURE: KindGeometry(
+        "{site}.hook_sae_acts_post", 0.6, channels=("resid",), dictionary=True
+    ),
+    NodeKind.LOGITS: KindGeometry("unembed.hook_out", _INF, channels=("logits",), receive_order=_INF),
+}
+
+#: the q/k/v/MLP-input channel a node kind names when it is an edge's receiver
+CHANNEL_OF_KIND = {NodeKind.HEAD_Q: "q", NodeKind.HEAD_K: "k", NodeKind.HEAD_V: "v"}
+
+_SAE_SITE = re.compile(r"(resid_pre|resid_mid|resid_post|MLP|mlp_out)(\d+)")
+_SAE_ORDER = {"resid_pre": 0.0, "resid_mid": 0.3, "resid_post": 0.9}
+
+
+def geometry(node: NodeRef) -> KindGeometry:
+    """The geometry row of ``node``'s kind."""
+    return GEOMETRY[node.kind]
+
+
+def _fill(template: str, node: NodeRef) -> str:
+    if "{site}" in template:
+        m = _SAE_SITE.fullmatch(node.component.split(".", 1)[0])
+        assert m, node.text
+        name, layer = m.group(1), m.group(2)
+        site = f"blocks.{layer}.hook_mlp_out" if name in ("MLP", "mlp_out") else f"blocks.{layer}.hook_{name}"
+        return template.format(site=site)
+    return template.format(layer=node.layer)
+
+
+def hook_name(node: NodeRef) -> str:
+    """The hook this node's activation lives on (``unembed.hook_out`` stands for the logits)."""
+    return _fill(geometry(node).hook, node)
+
+
+def _at_layer(node: NodeRef, offset: float) -> float:
+    if node.kind in (NodeKind.EMBED, NodeKind.POS_EMBED) or offset in (-1.0, _INF):
+        return offset
+    assert node.layer is not None, node.text
+    return node.layer + offset
+
+
+def node_order(node: NodeRef) -> float:
+    """Position of the node in the forward pass (smaller runs earlier).
+
+    Within layer ``l``: resid_pre = l, head q/k/v = l + .1, pattern = l + .15, head output = l + .2,
+    resid_mid = l + .3, MLP input = l + .4, neurons / transcoder features = l + .5, MLP output =
+    l + .6, resid_post = l + .9; an SAE feature sits just after its site. Embeddings -1, logits +inf.
+    """
+    if node.kind is NodeKind.SAE_FEATURE:
+        m = _SAE_SITE.fullmatch(node.component.split(".", 1)[0])
+        base = _SAE_ORDER.get(m.group(1), 0.6) if m else 0.6
+        return _at_layer(node, base) + 0.01
+    return _at_layer(node, geometry(node).order)
+
+
+def writes(node: NodeRef) -> Writes | None:
+    """What the node adds to the residual stream as a path sender (None: it cannot send)."""
+    return geometry(node).writes
+
+
+def sender_hook(node: NodeRef) -> str:
+    """Where a sender's own activation lives (a head: ``hook_z``; an MLP input: the MLP's output)."""
+    row = geometry(node)
+    if row.sender_hook is None:
+        raise ValueError(f"'{node}' sends nothing along a path")
+    return _fill(row.sender_hook, node)
+
+
+def send_order(node: NodeRef) -> float:
+    """When a sender writes to the residual stream."""
+    row = geometry(node)
+    if row.send_order is None:
+        raise ValueError(f"'{node}' sends nothing along a path")
+    return _at_layer(node, row.send_order)
+
+
+def receive_channels(node: NodeRef) -> tuple[str, ...]:
+    """How an edge enters ``node`` (empty: nothing can; an SAE on an MLP output reads the MLP input)."""
+    if node.kind is NodeKind.SAE_FEATURE and node.component.startswith(("MLP", "mlp_out")):
+        return ("mlp_in",)
+    return geometry(node).channels
+
+
+def is_dictionary_feature(node: NodeRef) -> bool:
+    """A spliced transcoder / SAE feature: a node of the graph that no path method acts along."""
+    return geometry(node).dictionary
+
+
+def receive_order(node: NodeRef) -> float:
+    """When a receiver reads the residual stream."""
+    row = geometry(node)
+    if row.receive_order is None:
+        raise ValueError(f"'{node}' receives nothing along a path")
+    return _at_layer(node, row.receive_order)
+
+
+def sends_where_pinned(node: NodeRef) -> bool:
+    """Whether ``@role`` pins where the node writes (not for a head reached through its key/value)."""
+    return geometry(node).sends_where_pinned
+
+
+def residual_input_hook(node: NodeRef, n_layers: int, final_hook: str | None = None) -> str:
+    """The residual-stream hook whose value is this receiver's (pre-norm) input.
+
+    A head reads ``resid_pre`` of its layer, an MLP ``resid_mid``, a residual site itself, the
+    logits the stream after the last block (``final_hook`` overrides that, e.g. post-LN encoders).
+    """
+    channels = receive_channels(node)
+    if not channels or geometry(node).dictionary:
+        raise ValueError(f"'{node}' receives nothing along a path")
+    if channels[0] == "logits":
+        return final_hook or f"blocks.{n_layers - 1}.hook_resid_post"
+    if channels[0] in ("q", "k", "v"):
+        return f"blocks.{node.layer}.hook_resid_pre"
+    if channels[0] == "mlp_in":
+        return f"blocks.{node.layer}.hook_resid_mid"
+    return hook_name(node)
