@@ -12,6 +12,7 @@ Run: ``python benchmarks/bench_encoder.py [--threads N] [--naive-edges K]``.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -19,12 +20,15 @@ from pathlib import Path
 import torch
 
 from circuitspec.engine.context import RunContext
-from circuitspec.engine.interventions.path_patching import naive_path_patch, path_patch_edges, run_cache_names
+from circuitspec.engine.interventions.path_patching import path_patch_edges
 from circuitspec.engine.metrics import make_metric
 from circuitspec.engine.models import load_model
 from circuitspec.engine.prompts import build_prompt_set
 from circuitspec.spec.loader import load_hypothesis, load_rows
 from circuitspec.spec.nodes import parse_node
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/references: the IOI reference
+from tests.references.path_patching import naive_path_patch, run_cache_names
 
 HYPOTHESIS = Path(__file__).resolve().parents[1] / "hypotheses" / "minilm_colour.yaml"
 

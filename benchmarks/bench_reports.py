@@ -6,13 +6,17 @@ Run: .venv/bin/python benchmarks/bench_reports.py   (speed lives here, not in un
 from __future__ import annotations
 
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 from circuitspec.reports import write_reports
 from circuitspec.reports.plotdata import claim_plots
 from circuitspec.reports.plots import render_plot
-from circuitspec.reports.sample import sample_report_input
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the sample input is test data (tests/)
+from tests.helpers.report_sample import sample_report_input
 
 
 def main() -> None:

@@ -1,7 +1,9 @@
-"""The contract between the engine (torch) and statistics (numpy): what a claim measured.
+"""The contract between the engine (torch) and statistics / reports (numpy): what a claim measured.
 
 The engine turns each claim into a :class:`Measurement` of plain numpy arrays, one value per
-prompt, so the statistics layer can resample prompts without knowing about models.
+prompt, so the statistics layer can resample prompts without knowing about models. Plot data
+travels as typed payloads (:class:`HeadGrid`, :class:`AttentionPattern`, :class:`TargetValues`)
+in ``Measurement.plots``, so the engine and the reports agree on their shape by construction.
 """
 
 from __future__ import annotations
@@ -10,7 +12,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Measurement", "RunCost", "SweepPoint"]
+__all__ = [
+    "AttentionPattern",
+    "HeadGrid",
+    "Measurement",
+    "PlotPayload",
+    "RunCost",
+    "SweepPoint",
+    "TargetValues",
+]
 
 
 @dataclass
@@ -30,6 +40,43 @@ class SweepPoint:
     arrays: dict[str, np.ndarray]
 
 
+@dataclass(frozen=True)
+class HeadGrid:
+    """A layer × head grid of per-head means (e.g. every head's direct logit attribution)."""
+
+    values: list[list[float]]  # [layer][head]
+    title: str = "layer × head"
+    rows: list[str] = field(default_factory=list)  # default: L0, L1, ...
+    cols: list[str] = field(default_factory=list)  # default: H0, H1, ...
+
+    def row_labels(self) -> list[str]:
+        return self.rows or [f"L{i}" for i in range(len(self.values))]
+
+    def col_labels(self) -> list[str]:
+        width = len(self.values[0]) if self.values else 0
+        return self.cols or [f"H{j}" for j in range(width)]
+
+
+@dataclass(frozen=True)
+class AttentionPattern:
+    """One head's attention pattern (query rows × key columns) with a label per position."""
+
+    tokens: list[str]
+    pattern: list[list[float]]  # [query][key]
+    title: str = "attention pattern"
+
+
+@dataclass(frozen=True)
+class TargetValues:
+    """Per-prompt values of each target on its own (e.g. each component's attribution)."""
+
+    values: dict[str, np.ndarray]
+    title: str = "mean per target"
+
+
+PlotPayload = HeadGrid | AttentionPattern | TargetValues
+
+
 @dataclass
 class Measurement:
     """Per-prompt arrays for one claim.
@@ -45,8 +92,10 @@ class Measurement:
     - ``interaction`` for scaling claims with ``interaction: true``.
 
     ``sweep`` holds one :class:`SweepPoint` per x for sweeps (scaling α, logit-lens layer);
-    ``random_baseline`` the claim statistic on each of N random circuits of the same size.
-    ``extra`` carries plot data (attention patterns, layer×head grids) as nested lists.
+    ``random_baseline`` the claim statistic on each of N random circuits of the same size;
+    ``plots`` the typed plot payloads the reports draw; ``extra`` plain notes (counts, the reason
+    a random baseline is unavailable, ...), never read by the reports; ``seed`` the seed the
+    claim's resampling and random circuits used.
     """
 
     claim_id: str
@@ -56,6 +105,8 @@ class Measurement:
     sweep: list[SweepPoint] = field(default_factory=list)
     sweep_variable: str | None = None
     random_baseline: np.ndarray | None = None
+    plots: list[PlotPayload] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
     cost: RunCost = field(default_factory=RunCost)
+    seed: int | None = None
     error: str | None = None  # set when the claim could not be measured (reported as failed)

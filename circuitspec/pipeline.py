@@ -6,12 +6,22 @@ model actually has to run.
 
 from __future__ import annotations
 
+import gc
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Verification", "default_report_dir", "exit_code", "run_verification", "verify"]
+__all__ = [
+    "Verification",
+    "default_report_dir",
+    "exit_code",
+    "free_model_memory",
+    "load_hypothesis_model",
+    "run_verification",
+    "verify",
+]
 
 
 @dataclass
@@ -61,10 +71,9 @@ def run_verification(
     graph = compile_hypothesis(hypothesis)  # validated against the declared / known shape first
     rows = load_rows(spec.data, hypothesis.base_dir)
 
-    from circuitspec.engine.models import load_model
     from circuitspec.engine.planner import run_claims
 
-    model = loaded_model or load_model(spec.model, hypothesis.base_dir, checkpoint=checkpoint)
+    model = loaded_model or load_hypothesis_model(spec.model, hypothesis.base_dir, checkpoint)
     _choose_cpu_threads(model.model)
     if model.shape != graph.shape:  # the weights are the final word on the shape
         graph = compile_hypothesis(hypothesis, shape=model.shape)
@@ -87,6 +96,27 @@ def run_verification(
         checkpoint=checkpoint,
         seconds=time.perf_counter() - started,
     )
+
+
+def load_hypothesis_model(model_spec: Any, base_dir: Path, checkpoint: int | str | None = None) -> Any:
+    """The ``LoadedModel`` a hypothesis' ``model:`` names, with its declared dictionaries spliced in.
+
+    :func:`circuitspec.engine.models.load_model` only loads; feature nodes need the transcoders / SAEs
+    spliced (:func:`circuitspec.features.splice.with_dictionaries`), so every run goes through here.
+    """
+    from circuitspec.engine.models import load_model
+    from circuitspec.features.splice import with_dictionaries
+
+    loaded = load_model(model_spec, Path(base_dir), checkpoint=checkpoint)
+    return with_dictionaries(loaded, model_spec, Path(base_dir))
+
+
+def free_model_memory() -> None:
+    """Collect garbage and return cached GPU memory (only if torch is already imported)."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _choose_cpu_threads(model: Any) -> None:
@@ -141,7 +171,7 @@ def verify(
         write_junit(result.outcomes, Path(junit), result.hypothesis.spec.name, allow_inconclusive)
     code = exit_code(result.outcomes, allow_inconclusive)
     if baseline:
-        from circuitspec.regress import diff_reports
+        from circuitspec.regress.diff import diff_reports
 
         regressions = diff_reports(Path(baseline), paths["json"], console=console)
         code = max(code, 1 if regressions else 0)

@@ -164,7 +164,7 @@ class HypothesisFile(pytest.File):
                 del result  # keep only the outcomes, not measurements
             except Exception as error:  # every item of the file reports the same failure
                 self._error = error
-            from circuitspec.regress.run import free_model_memory
+            from circuitspec.pipeline import free_model_memory
 
             free_model_memory()
         if isinstance(self._error, ModelNotAvailable):  # not testable here: say why, don't fail

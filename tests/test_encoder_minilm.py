@@ -342,9 +342,10 @@ def test_path_patching_matches_the_hook_reference_on_real_weights(minilm, mlps):
     edges, a backwards-in-position edge, an embedding sender), and recomputed-MLP L5H1 -> output equal
     to activation patching of L5H1 (only MLP5 and LayerNorms sit between them)."""
     from circuitspec.engine.interventions.activation_patching import activation_patch
-    from circuitspec.engine.interventions.path_patching import PathJob, naive_path_patch, path_patch_jobs
+    from circuitspec.engine.interventions.path_patching import PathJob, path_patch_jobs
     from circuitspec.engine.sites import resolve_site
     from circuitspec.spec.nodes import parse_node
+    from tests.references.path_patching import naive_path_patch
 
     ctx, prompts, _ = _prompt_context(minilm, "cosine")
     model = minilm[0]

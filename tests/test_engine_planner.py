@@ -140,5 +140,6 @@ def test_runs_are_shared_and_costs_recorded(measured):
     assert results["dla"].cost.forward_passes == n  # the clean run; its random baseline is free
     assert results["lens"].cost.forward_passes == 0 and results["attn"].cost.forward_passes == 0
     assert results["ablate_soft"].cost.forward_passes == n
-    assert results["scale"].cost.forward_passes == 3 * n * 3  # joint sweep + each target alone
+    # joint sweep + each target alone, 3 α each; α = 1 on the sign +1 target alone is the clean run (no pass)
+    assert results["scale"].cost.forward_passes == n * (3 + 2 + 3)
     assert all(m.cost.seconds >= 0 for m in results.values())

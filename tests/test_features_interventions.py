@@ -171,7 +171,7 @@ def test_feature_denoising_patch_matches_hand_reference(setup, key):
 
 
 def test_feature_direct_logit_attribution_matches_transformerlens_stack(setup):
-    from circuitspec.features.effects import feature_logit_attribution
+    from circuitspec.engine.feature_attribution import feature_logit_attribution
 
     model, spliced, dictionaries, prompts = setup
     node = parse_node("MLP1.tc[11]")

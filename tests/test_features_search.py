@@ -28,6 +28,7 @@ def toy():
     from circuitspec.engine.models import load_model
     from circuitspec.engine.prompts import build_prompt_set
     from circuitspec.features.search import greedy_feature_search
+    from circuitspec.pipeline import load_hypothesis_model
     from circuitspec.spec.loader import load_hypothesis, load_rows
     from circuitspec.spec.schema import DictionarySpec, ModelSpec
 
@@ -36,7 +37,8 @@ def toy():
     bundled = {
         key: DictionarySpec(kind="transcoder", d_sae=128, format="bundled") for key in ("MLP0.tc", "MLP1.tc")
     }
-    spliced = load_model(ModelSpec(bundled="toy_sentiment", dictionaries=bundled), hypothesis.base_dir)
+    with_features = ModelSpec(bundled="toy_sentiment", dictionaries=bundled)
+    spliced = load_hypothesis_model(with_features, hypothesis.base_dir)
     plain = load_model(ModelSpec(bundled="toy_sentiment"), hypothesis.base_dir).model
     rows = load_rows(hypothesis.spec.data, hypothesis.base_dir)
     prompts = build_prompt_set(hypothesis.spec.data, rows, spliced.tokenizer, seed=3, n=N)

@@ -15,14 +15,14 @@ CLAIM = "answer_features_write_the_answer"
 
 @pytest.fixture(scope="module")
 def toy():
-    from circuitspec.engine.models import load_model
     from circuitspec.graph.compile import compile_hypothesis
+    from circuitspec.pipeline import load_hypothesis_model
     from circuitspec.spec.loader import load_hypothesis, load_rows
 
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore", message=".*deprecated.*")
     hypothesis = load_hypothesis(TOY)
-    loaded = load_model(hypothesis.spec.model, hypothesis.base_dir)
+    loaded = load_hypothesis_model(hypothesis.spec.model, hypothesis.base_dir)
     rows = load_rows(hypothesis.spec.data, hypothesis.base_dir)
     return hypothesis, compile_hypothesis(hypothesis), loaded, rows
 

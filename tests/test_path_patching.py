@@ -10,7 +10,6 @@ from circuitspec.engine.context import RunContext
 from circuitspec.engine.interventions.path_patching import (
     PathJob,
     measure_path_patching,
-    naive_path_patch,
     path_patch_edges,
     path_patch_jobs,
 )
@@ -19,6 +18,7 @@ from circuitspec.errors import CircuitSpecError
 from circuitspec.spec.nodes import parse_node
 from circuitspec.spec.schema import PathPatchingClaim
 from tests.helpers.tiny import make_prompt_set, make_tiny_model
+from tests.references.path_patching import naive_path_patch
 
 torch.set_num_threads(1)
 
@@ -255,3 +255,20 @@ def test_head_reached_through_key_or_value_at_a_role_sends_from_its_query_positi
     expected = _naive_metric(model, prompts, job)
     torch.testing.assert_close(patched[0], expected, atol=1e-4, rtol=1e-4)
     assert (patched[0] - base).abs().max() > 1e-4
+
+
+def test_path_patching_after_another_claim_adds_no_clean_or_corrupted_pass():
+    """The shared clean / corrupted runs, cached with the hooks the claim registry declares for path
+    methods, serve path patching: only its own partial passes are counted."""
+    from circuitspec.claims.hooks import path_run_hooks
+
+    model = make_tiny_model(n_layers=3, n_heads=2, d_model=16, seed=7)
+    prompts = make_prompt_set(model.cfg.d_vocab, lengths=(5, 6, 7, 6), seed=7)
+    ctx = _ctx(model, prompts)
+    ctx.need(path_run_hooks(model.cfg))  # what the planner asks for before any claim runs
+    ctx.clean(["blocks.0.attn.hook_pattern"])  # another claim's runs
+    ctx.corrupted()
+    before = ctx.counter.forward_passes
+    edges = [(parse_node("L0H0"), parse_node("L2H1.q")), (parse_node("MLP0"), parse_node("L2H0.k"))]
+    path_patch_edges(ctx, edges)
+    assert ctx.counter.forward_passes - before == len(edges) * len(prompts)

@@ -14,7 +14,6 @@ from circuitspec.engine.context import RunContext
 from circuitspec.engine.interventions.activation_patching import activation_patch
 from circuitspec.engine.interventions.path_patching import (
     PathJob,
-    naive_path_patch,
     path_patch_edges,
     path_patch_jobs,
 )
@@ -22,6 +21,7 @@ from circuitspec.engine.metrics import cosine_to_reference
 from circuitspec.engine.sites import resolve_site
 from circuitspec.spec.nodes import parse_node
 from tests.helpers.tiny import make_prompt_set, make_tiny_encoder
+from tests.references.path_patching import naive_path_patch
 from tests.test_path_patching import EDGES as DECODER_EDGES
 
 torch.set_num_threads(1)

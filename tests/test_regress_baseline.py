@@ -10,8 +10,9 @@ from test_regress_matrix import HYPOTHESIS, FakeRun
 from typer.testing import CliRunner
 
 import circuitspec.pipeline
+from circuitspec.checkpoints import baseline
 from circuitspec.cli.regress_commands import register
-from circuitspec.regress import baseline, diff_reports
+from circuitspec.regress import diff_reports
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from circuitspec.checkpoints import parse_checkpoints, regress
 from circuitspec.errors import CircuitSpecError
 from circuitspec.pipeline import Verification
-from circuitspec.regress import parse_checkpoints, regress
 from circuitspec.spec.loader import load_hypothesis
 from circuitspec.stats.outcome import ClaimOutcome, Interval
 
@@ -160,10 +160,10 @@ def test_bundled_model_checkpoints_are_the_default(tmp_path, monkeypatch):
         calls.append(checkpoint)
         return FakeRun()(path, checkpoint="final", seed=seed, progress=progress)
 
-    import circuitspec.regress.run
+    import circuitspec.checkpoints
 
     # only the choice of checkpoints is under test here: skip rendering seven per-checkpoint reports
-    monkeypatch.setattr(circuitspec.regress.run, "_write_checkpoint_report", lambda result, out_dir: {})
+    monkeypatch.setattr(circuitspec.checkpoints, "_write_checkpoint_report", lambda result, out_dir: {})
     result = regress(path, None, run=run, console=Console(quiet=True))
     assert calls == shipped and len(shipped) >= 5
     assert [c["name"] for c in json.loads(result.paths["json"].read_text())["checkpoints"]] == shipped

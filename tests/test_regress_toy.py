@@ -25,7 +25,7 @@ pytestmark = [
 def test_claims_pass_only_after_training(tmp_path, monkeypatch):
     import torch
 
-    from circuitspec.regress import regress
+    from circuitspec.checkpoints import regress
     from circuitspec.zoo.catalog import BUNDLED
 
     torch.set_num_threads(1)

@@ -10,7 +10,7 @@ import pytest
 import circuitspec.reports as reports
 from circuitspec.reports import atomic, write_reports
 from circuitspec.reports.atomic import atomic_write_text
-from circuitspec.reports.sample import sample_report_input
+from tests.helpers.report_sample import sample_report_input
 
 
 def small_input(seed: int):

@@ -13,12 +13,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from circuitspec.measurement import Measurement, RunCost
+from circuitspec.measurement import HeadGrid, Measurement, RunCost, TargetValues
 from circuitspec.reports import REPORT_SCHEMA_VERSION, build_report_input, render_json, write_reports
 from circuitspec.reports.json_report import jsonable
 from circuitspec.reports.model import PACKAGES, file_sha256, package_versions
-from circuitspec.reports.sample import sample_report_input
 from circuitspec.stats.outcome import ClaimOutcome, Interval
+from tests.helpers.report_sample import sample_report_input
 
 
 def _before_timings(text: str) -> str:
@@ -119,9 +119,9 @@ def test_plot_data_is_in_the_json():
     claims = {c["id"]: c for c in json.loads(render_json(report_input))["claims"]}
     types = {cid: [p["type"] for p in c["plots"]] for cid, c in claims.items()}
     assert types == {
-        "dla_negative": ["bars"],
+        "dla_negative": ["bars", "bars"],
         "lens_rises": ["bars", "heatmap"],
-        "name_mover_attends": ["attention"],
+        "name_mover_attends": ["distribution", "attention"],
         "scaling_monotone": ["sweep"],
         "faithful": ["runs", "baseline_histogram"],
         "control_nan": [],
@@ -144,16 +144,19 @@ def test_plot_data_is_in_the_json():
     assert sum(baseline["counts"]) == 100 and len(baseline["edges"]) == 31
     assert baseline["observed"] == 0.62 and baseline["guide"] == {"threshold": 0.8, "op": ">="}
     # per-target bars: mean and a normal-approximation CI of each target's per-prompt values
-    bars = claims["dla_negative"]["plots"][0]
-    values = report_input.measurements["dla_negative"].extra["per_target"]["L7H5"]
+    bars = claims["dla_negative"]["plots"][1]
+    payload = report_input.measurements["dla_negative"].plots[0]
+    assert isinstance(payload, TargetValues)
+    values = payload.values["L7H5"]
     half = 1.959963985 * values.std(ddof=1) / math.sqrt(values.size)
     assert bars["labels"] == ["L7H5", "L8H4"] and bars["ci_method"] == "normal"
     assert bars["estimates"][0] == pytest.approx(values.mean(), rel=1e-9)
     assert bars["low"][0] == pytest.approx(values.mean() - half, rel=1e-8)
     # the grid and attention pattern come through as given
-    grid = report_input.measurements["lens_rises"].extra["grid"]
-    np.testing.assert_allclose(claims["lens_rises"]["plots"][1]["values"], grid["values"], rtol=1e-9)
-    attention = claims["name_mover_attends"]["plots"][0]
+    grid = report_input.measurements["lens_rises"].plots[0]
+    assert isinstance(grid, HeadGrid) and claims["lens_rises"]["plots"][1]["rows"][:2] == ["L0", "L1"]
+    np.testing.assert_allclose(claims["lens_rises"]["plots"][1]["values"], grid.values, rtol=1e-9)
+    attention = claims["name_mover_attends"]["plots"][1]
     assert attention["tokens"][:3] == ["<bos>", "When", " Mary"]
 
 
@@ -192,7 +195,7 @@ def test_package_versions_are_read_without_importing():
     script = (
         "import sys\n"
         "from circuitspec.reports import render_json, render_markdown\n"
-        "from circuitspec.reports.sample import sample_report_input\n"
+        "from tests.helpers.report_sample import sample_report_input\n"
         "r = sample_report_input(); render_json(r); render_markdown(r)\n"
         "print('torch' in sys.modules, 'transformer_lens' in sys.modules)\n"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from circuitspec.reports import write_junit
-from circuitspec.reports.sample import sample_report_input
+from tests.helpers.report_sample import sample_report_input
 
 
 def _cases(root):

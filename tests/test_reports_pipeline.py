@@ -10,7 +10,7 @@ import pytest
 
 from circuitspec.graph.compile import compile_hypothesis
 from circuitspec.graph.export import to_mermaid
-from circuitspec.measurement import Measurement, RunCost, SweepPoint
+from circuitspec.measurement import AttentionPattern, Measurement, RunCost, SweepPoint
 from circuitspec.pipeline import Verification
 from circuitspec.reports import build_report_input, render_json, render_markdown
 from circuitspec.spec.loader import load_hypothesis
@@ -25,10 +25,10 @@ def _measure(claim, rng: np.random.Generator, n: int = 24) -> Measurement:
     if claim.kind == "scaling":
         sweep = [SweepPoint(a, {"intervened": rng.normal(a - 1.5, 1.0, n)}) for a in claim.alphas]
         return Measurement(claim.id, claim.kind, n, sweep=sweep, sweep_variable="alpha", cost=cost)
-    extra = {}
+    plots = []
     if claim.kind == "attention":
         pattern = np.tril(np.ones((5, 5))) / np.arange(1, 6)[:, None]
-        extra["attention"] = {"tokens": ["Pos", "itive", ":", " good", "."], "pattern": pattern.tolist()}
+        plots.append(AttentionPattern(["Pos", "itive", ":", " good", "."], pattern.tolist()))
     value = rng.normal(0.5 if claim.kind != "path_patching" else -0.4, 1.0, n)
     random_baseline = rng.normal(0, 0.3, 50) if claim.kind == "path_patching" else None
     return Measurement(
@@ -37,7 +37,7 @@ def _measure(claim, rng: np.random.Generator, n: int = 24) -> Measurement:
         n,
         arrays={"value": value},
         random_baseline=random_baseline,
-        extra=extra,
+        plots=plots,
         cost=cost,
     )
 
@@ -95,7 +95,7 @@ def test_report_from_real_loader_graph_and_stats(verification):
     route = by_id["route"]
     assert route["p_value"]["raw"] is not None and route["p_value"]["adjusted"] is not None
     assert [p["type"] for p in route["plots"]] == ["distribution", "baseline_histogram"]
-    assert [p["type"] for p in by_id["look"]["plots"]] == ["attention"]
+    assert [p["type"] for p in by_id["look"]["plots"]] == ["distribution", "attention"]
     assert data["graph"]["text"].startswith(to_mermaid(graph).splitlines()[0])
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from circuitspec.reports import write_reports
 from circuitspec.reports.formatting import VERDICT_COLOURS
-from circuitspec.reports.sample import sample_report_input
+from tests.helpers.report_sample import sample_report_input
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_html_has_one_png_per_plot(written):
     page = written["html"].read_text(encoding="utf-8")
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     plots = [p for c in json.loads(written["json"].read_text())["claims"] for p in c["plots"]]
-    assert len(images) == len(plots) == 8
+    assert len(images) == len(plots) == 10
     for encoded in images:
         pixels = _read_png(base64.b64decode(encoded))
         assert pixels.shape[0] >= 250 and pixels.shape[1] >= 350

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from circuitspec.reports import print_verdict_table
-from circuitspec.reports.sample import sample_report_input
+from tests.helpers.report_sample import sample_report_input
 
 
 def test_table_lists_every_claim_and_the_report_path():

@@ -14,7 +14,6 @@ from circuitspec.engine.interventions.scrubbing import (
     build_plan,
     hypothesis_edges,
     measure_causal_scrubbing,
-    reference_scrub,
     scrub,
 )
 from circuitspec.engine.metrics import logit_diff
@@ -23,6 +22,7 @@ from circuitspec.errors import CircuitSpecError
 from circuitspec.spec.nodes import parse_node
 from circuitspec.spec.schema import CausalScrubbingClaim
 from tests.helpers.tiny import make_tiny_model
+from tests.references.scrubbing import reference_scrub
 
 torch.set_num_threads(1)
 
@@ -243,3 +243,23 @@ def test_unsupported_hypotheses_are_one_line_errors(paths, equivalence, names):
     with pytest.raises(CircuitSpecError) as err:
         _measure(model, prompts, paths, equivalence)
     assert "\n" not in str(err.value) and names in str(err.value)
+
+
+def test_the_run_seed_changes_the_resampled_inputs():
+    """Scrubbing resamples with the run's seed (``verify --seed``), not a seed of its own."""
+    model, prompts = _planted()
+    claim = CausalScrubbingClaim(
+        id="scrub",
+        kind="causal_scrubbing",
+        expect="recovered >= 0.8",
+        equivalence={"default": ["key"]},
+        samples=2,
+    )
+    graph = _Graph({"scrub": _chains(*WITHOUT_L1H1)})
+    intervened = {}
+    for seed in (0, 12345):
+        ctx = RunContext(model=model, prompts=prompts, metric=logit_diff, seed=seed)
+        m = measure_causal_scrubbing(ctx, claim, graph)
+        assert m.seed == seed
+        intervened[seed] = m.arrays["intervened"]
+    assert np.abs(intervened[0] - intervened[12345]).max() > 1e-4

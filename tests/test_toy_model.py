@@ -216,7 +216,7 @@ def test_pair_rows_file_matches_generator():
 
 
 def _tokenizer_only():
-    from circuitspec.engine.tokenizer import TextTokenizer
+    from circuitspec.tokenizer import TextTokenizer
 
     return None, TextTokenizer.from_file(toy_sentiment.TOKENIZER_PATH, bos="<bos>", pad="<pad>")
 

@@ -100,8 +100,7 @@ def derive_words_command(
             raise CircuitSpecError(f"no adjective list at {adjectives}")
         allowed = {w.strip() for w in adjectives.read_text().splitlines() if w.strip()}
     loaded_hypothesis = load_hypothesis(hypothesis)
-    spec = loaded_hypothesis.spec.model.model_copy(update={"dictionaries": {}})  # words need no features
-    loaded = load_model(spec, loaded_hypothesis.base_dir)
+    loaded = load_model(loaded_hypothesis.spec.model, loaded_hypothesis.base_dir)  # no features spliced
     positive, negative = derive_words(loaded, labels=labels, context=context, k=k, adjectives=allowed)
     rows = pair_rows(positive, negative, labels)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -15,9 +15,9 @@ __all__ = ["register", "search_command"]
 
 def search_command(hypothesis: Path, target: str, k: int, depth: int, template: str | None) -> str:
     """Load the hypothesis' model (with its declared transcoders) and prompts; return a ``paths:`` block."""
-    from circuitspec.engine.models import load_model
     from circuitspec.engine.prompts import build_prompt_set
     from circuitspec.features.search import greedy_feature_search, to_yaml_snippet
+    from circuitspec.pipeline import load_hypothesis_model
     from circuitspec.spec.loader import load_hypothesis, load_rows
 
     loaded_hypothesis = load_hypothesis(hypothesis)
@@ -26,7 +26,7 @@ def search_command(hypothesis: Path, target: str, k: int, depth: int, template: 
         raise CircuitSpecError(
             "the search needs transcoders: declare them under model.dictionaries", file=str(hypothesis)
         )
-    loaded = load_model(spec.model, loaded_hypothesis.base_dir)
+    loaded = load_hypothesis_model(spec.model, loaded_hypothesis.base_dir)
     rows = load_rows(spec.data, loaded_hypothesis.base_dir)
     prompts = build_prompt_set(
         spec.data, rows, loaded.tokenizer, template_ids=[template] if template else None, seed=spec.data.seed

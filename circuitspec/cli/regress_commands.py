@@ -31,7 +31,7 @@ def _checkpoint(value: str | None) -> int | str | None:
 
 def baseline_command(file: Path, out: Path | None = None, checkpoint: str | None = None) -> Path:
     """Verify FILE and keep its report.json as ``reports/<name>/baseline.json`` (or OUT)."""
-    from circuitspec.regress import baseline
+    from circuitspec.checkpoints import baseline
 
     return baseline(file, out, _checkpoint(checkpoint), console=_console())
 
@@ -48,7 +48,7 @@ def regress_command(
 ) -> int:
     """Verify FILE on each checkpoint and write the claims × checkpoints matrix; verify's exit code
     on the last checkpoint."""
-    from circuitspec.regress import regress
+    from circuitspec.checkpoints import regress
 
     return regress(
         file, checkpoints, out=out, allow_inconclusive=allow_inconclusive, console=_console()

@@ -43,6 +43,7 @@ class ModelAdapter(Protocol):
         start_at_layer: int | None = None,
         stop_at_layer: int | None = None,
         attention_mask: torch.Tensor | None = None,
+        ends: torch.Tensor | None = None,
     ) -> torch.Tensor: ...
 
     def head_write(self, layer: int, head: int, z: torch.Tensor) -> torch.Tensor: ...
@@ -51,11 +52,21 @@ class ModelAdapter(Protocol):
 
     def head_input(self, layer: int, resid: torch.Tensor) -> torch.Tensor: ...
 
+    def head_project(self, layer: int, head: int, channel: str, resid: torch.Tensor) -> torch.Tensor: ...
+
+    def attn_call(
+        self, layer: int, q_in: torch.Tensor, k_in: torch.Tensor, v_in: torch.Tensor
+    ) -> torch.Tensor: ...
+
     def mlp_call(self, layer: int, resid_mid: torch.Tensor) -> torch.Tensor: ...
 
     def final_norm(self, resid: torch.Tensor) -> torch.Tensor: ...
 
     def unembed_at(self, resid: torch.Tensor, positions: torch.Tensor) -> torch.Tensor: ...
+
+    def readout(
+        self, resid: torch.Tensor, ends: torch.Tensor | None, attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor: ...
 
     def split_inputs(self) -> contextlib.AbstractContextManager[None]: ...
 
@@ -83,21 +94,50 @@ class HookedTransformerAdapter:
         start_at_layer: int | None = None,
         stop_at_layer: int | None = None,
         attention_mask: torch.Tensor | None = None,
+        ends: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """One pass with ``hooks``: token ids, or the residual stream entering ``start_at_layer``.
 
         Returns logits (an encoder: the sentence embedding), or the residual stream before block
-        ``stop_at_layer``. Post-norm encoders need ``attention_mask`` when starting mid-model.
+        ``stop_at_layer``. ``ends`` (``[rows]`` positions, decoders): only those positions are normalised
+        and unembedded, giving ``[rows, vocab]``. Post-norm encoders need ``attention_mask`` when
+        starting mid-model. ``start_at_layer == n_layers``: ``inputs`` is the final stream, only read out.
         """
+        n_layers = self.arch.n_layers
+        if self.arch.encoder:
+            ends = None  # the pooling reads every real token
         kwargs: dict[str, Any] = {}
         if start_at_layer is not None:
             kwargs["start_at_layer"] = start_at_layer
+        if attention_mask is not None and self.arch.encoder:
+            kwargs["one_zero_attention_mask"] = attention_mask.to(self.device)
+        read_out = stop_at_layer is None and (ends is not None or (start_at_layer or 0) >= n_layers)
+        if read_out:  # run the blocks only, then read the chosen positions out
+            stop_at_layer = n_layers
         if stop_at_layer is not None:
             kwargs["stop_at_layer"] = stop_at_layer
-        if attention_mask is not None and self.arch.encoder:
-            kwargs["one_zero_attention_mask"] = attention_mask
         with torch.inference_mode(), self.model.hooks(fwd_hooks=list(hooks)):
-            return self.model(inputs.to(self.device), **kwargs)
+            if (start_at_layer or 0) >= n_layers:
+                out = inputs.to(self.device)
+            else:
+                out = self.model(inputs.to(self.device), **kwargs)
+            if not read_out:
+                return out
+            return self.readout(out, ends, attention_mask)
+
+    def readout(
+        self, resid: torch.Tensor, ends: torch.Tensor | None, attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The output read from a final residual stream ``[rows, pos, d]``: an encoder's sentence
+        embedding (pooling over ``attention_mask``), else logits at ``ends`` (``[rows, vocab]``) or at
+        every position (``[rows, pos, vocab]``)."""
+        if self.arch.encoder:
+            mask = attention_mask if attention_mask is not None else torch.ones(resid.shape[:2])
+            return self.model.readout(resid, mask.to(resid.device))
+        if ends is None:
+            with torch.inference_mode():
+                return self._softcap(self.model.unembed(self.final_norm(resid)))
+        return self.unembed_at(resid, ends)
 
     # -- weights the interventions read ----------------------------------------------------------
     def head_write(self, layer: int, head: int, z: torch.Tensor) -> torch.Tensor:
@@ -114,6 +154,29 @@ class HookedTransformerAdapter:
         if self.arch.residual == "post_norm":
             return resid
         return self.model.blocks[layer].ln1(resid)
+
+    def head_project(self, layer: int, head: int, channel: str, resid: torch.Tensor) -> torch.Tensor:
+        """Head ``head``'s ``channel`` (``q``/``k``/``v``) vector ``[..., d_head]`` for the pre-norm stream
+        ``resid``: its block's first norm (:meth:`head_input`), then the head's projection."""
+        attn = self.model.blocks[layer].attn
+        name = channel.upper()
+        weight, bias = getattr(attn, f"W_{name}")[head], getattr(attn, f"b_{name}")[head]
+        return self.head_input(layer, resid) @ weight + bias
+
+    def attn_call(
+        self, layer: int, q_in: torch.Tensor, k_in: torch.Tensor, v_in: torch.Tensor
+    ) -> torch.Tensor:
+        """One call of ``layer``'s attention on pre-norm query/key/value inputs ``[batch, pos, d_model]``;
+        every head's ``z`` ``[batch, pos, heads, d_head]`` (one component call, no forward pass)."""
+        block = self.model.blocks[layer]
+        grabbed: dict[str, torch.Tensor] = {}
+
+        def grab(act: torch.Tensor, hook: Any) -> None:
+            grabbed["z"] = act
+
+        with torch.inference_mode(), self.model.hooks(fwd_hooks=[(f"blocks.{layer}.attn.hook_z", grab)]):
+            block.attn(*(self.head_input(layer, x) for x in (q_in, k_in, v_in)))
+        return grabbed["z"]
 
     def mlp_call(self, layer: int, resid_mid: torch.Tensor) -> torch.Tensor:
         """The MLP output of ``layer`` for the pre-norm stream ``resid_mid`` (one component call)."""
@@ -138,7 +201,12 @@ class HookedTransformerAdapter:
         rows = torch.arange(resid.shape[0], device=resid.device)
         last = resid[rows, positions.to(resid.device)][:, None]
         with torch.inference_mode():
-            return self.model.unembed(self.final_norm(last))[:, 0]
+            return self._softcap(self.model.unembed(self.final_norm(last))[:, 0])
+
+    def _softcap(self, logits: torch.Tensor) -> torch.Tensor:
+        """Gemma 2's logit soft-cap, as the model's own forward applies it (identity without one)."""
+        cap = float(getattr(self.model.cfg, "output_logits_soft_cap", 0.0) or 0.0)
+        return cap * torch.tanh(logits / cap) if cap > 0 else logits
 
     @contextlib.contextmanager
     def split_inputs(self) -> Iterator[None]:

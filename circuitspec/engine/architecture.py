@@ -88,6 +88,15 @@ class Architecture:
         post = "hook_normalized_resid_post" if self.residual == "post_norm" else "hook_resid_post"
         return f"{last}.{post}"
 
+    def stream_entering(self, layer: int) -> str:
+        """The hook holding the residual stream entering block ``layer`` (``n_layers``: the final stream)."""
+        return f"blocks.{layer}.hook_resid_pre" if layer < self.n_layers else self.final_hook
+
+    @property
+    def stream_hooks(self) -> list[str]:
+        """The residual stream entering every block and after the last: where partial passes start."""
+        return [self.stream_entering(layer) for layer in range(self.n_layers + 1)]
+
     def start_layer_after(self, layer: int, post_site: bool = False) -> int:
         """The first block a change at ``layer`` affects (``post_site``: the change is to resid_post,
         which in a pre-norm model enters the next block, in a post-norm model is inside this one)."""

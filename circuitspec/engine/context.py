@@ -1,7 +1,10 @@
 """Shared state for running claims on one prompt set: the model, cached runs, pass counting.
 
-Every forward pass goes through :meth:`RunContext.run` so passes and tokens are counted, and the
-clean / corrupted runs (logits and caches) are computed once and shared across claims.
+Every forward pass goes through :meth:`RunContext.forward` (the model adapter underneath), so passes,
+real tokens and layer work are counted, and the clean / corrupted runs (logits and caches) are
+computed once and shared across claims. The shared runs always keep the residual stream entering every
+block (``Architecture.stream_hooks``): edited passes start there, at their first edited block
+(:meth:`RunContext.cached_activation`, ``circuitspec.engine.edits.run_edits``).
 """
 
 from __future__ import annotations
@@ -15,19 +18,25 @@ import torch
 from .adapter import ModelAdapter, adapt
 from .prompts import PromptSet
 
-__all__ = ["PassCounter", "RunContext"]
+__all__ = ["Hook", "PassCounter", "RunContext"]
 
 Hook = tuple[str | Callable[[str], bool], Callable[..., Any]]
 
 
 @dataclass
 class PassCounter:
+    """Counted work: ``forward_passes`` rows (one per prompt sequence, partial passes included),
+    ``tokens`` real (unpadded) tokens, ``layer_passes`` full-pass equivalents (rows × the share of
+    blocks a pass ran: a pass from block L of an N-block model counts (N − L) / N)."""
+
     forward_passes: int = 0
     tokens: int = 0
+    layer_passes: float = 0.0
 
-    def add(self, batch: int, n_tokens: int) -> None:
+    def add(self, batch: int, n_tokens: int, share: float = 1.0) -> None:
         self.forward_passes += batch  # one pass per prompt sequence
         self.tokens += n_tokens
+        self.layer_passes += batch * share
 
 
 @dataclass
@@ -48,8 +57,51 @@ class RunContext:
 
     @property
     def device(self) -> torch.device:
-        device = self.model.cfg.device
-        return device if isinstance(device, torch.device) else torch.device(device)
+        return self.adapter.device
+
+    def copies(self, rows: int) -> int:
+        """How many whole copies of the prompt set ``rows`` batch rows are (0: not a whole number)."""
+        n = len(self.prompts)
+        return rows // n if n and rows % n == 0 else 0
+
+    def attention_mask(self, rows: int) -> torch.Tensor:
+        """``[rows, pos]`` 1 on real tokens for ``rows // n`` stacked copies of the prompt set."""
+        return self.prompts.attention_mask.repeat(max(self.copies(rows), 1), 1)[:rows]
+
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        hooks: Sequence[Hook] = (),
+        *,
+        start_at_layer: int | None = None,
+        stop_at_layer: int | None = None,
+        ends_only: bool = True,
+    ) -> torch.Tensor:
+        """One counted pass through the adapter over ``inputs``: token ids ``[rows, pos]`` (copies of
+        the prompt set), or the residual stream entering block ``start_at_layer`` ``[rows, pos, d]``.
+
+        Returns the residual stream before block ``stop_at_layer`` when given; else logits read at each
+        prompt's last real token ``[rows, vocab]`` (``ends_only``; an encoder: sentence embeddings
+        ``[rows, d]``) or at every position. Encoders get the prompts' attention mask.
+        """
+        arch = self.adapter.arch
+        rows = inputs.shape[0]
+        copies = self.copies(rows)
+        first = start_at_layer or 0
+        last = arch.n_layers if stop_at_layer is None else stop_at_layer
+        n_tokens = copies * int(self.prompts.lengths.sum()) if copies else rows * int(inputs.shape[1])
+        self.counter.add(rows, n_tokens, max(last - first, 0) / max(arch.n_layers, 1))
+        ends = None
+        if ends_only and copies and not arch.encoder:
+            ends = (self.prompts.lengths - 1).repeat(copies)
+        return self.adapter.forward(
+            inputs,
+            hooks,
+            start_at_layer=start_at_layer,
+            stop_at_layer=stop_at_layer,
+            attention_mask=self.attention_mask(rows) if arch.encoder and copies else None,
+            ends=ends,
+        )
 
     def run(
         self,
@@ -58,13 +110,10 @@ class RunContext:
         cache_names: Callable[[str], bool] | Sequence[str] | None = None,
         last_only: bool = False,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """One batched, counted forward pass; returns logits and the activations named in ``cache_names``.
+        """One counted full pass (:meth:`forward`); returns logits and the activations in ``cache_names``.
 
-        ``last_only``: unembed only each prompt's last real token, so logits are ``[batch, 1, vocab]``
-        (the metrics read them as they are). For batches of whole copies of the prompt set (``k·n``
-        rows) this saves the ``pos × vocab`` unembedding that dominates small-batch cost.
+        ``last_only``: logits only at each prompt's last real token (``[rows, vocab]``).
         """
-        model = self.model
         cache: dict[str, torch.Tensor] = {}
         hooks = list(fwd_hooks)
         if cache_names is not None:
@@ -74,23 +123,13 @@ class RunContext:
                 cache[hook.name] = act.detach()
 
             hooks = [(names, save), *hooks]  # save the *clean* value before other hooks edit it
-        n = len(self.prompts)
-        copies = tokens.shape[0] // n if n and tokens.shape[0] % n == 0 else 0
-        if last_only and copies and not getattr(model, "is_encoder", False):  # encoders pool every token
-            ends = (self.prompts.lengths - 1).repeat(copies).to(self.device)
-            rows = torch.arange(tokens.shape[0], device=self.device)
+        return self.forward(tokens, hooks, ends_only=last_only), cache
 
-            def keep_last(act: torch.Tensor, hook: Any) -> torch.Tensor:
-                return act[rows, ends][:, None]  # final LN and unembed act per position
-
-            hooks.append((f"blocks.{model.cfg.n_layers - 1}.hook_resid_post", keep_last))
-        if copies:  # count real tokens only, not padding
-            self.counter.add(tokens.shape[0], copies * int(self.prompts.lengths.sum()))
-        else:
-            self.counter.add(tokens.shape[0], tokens.numel())
-        with torch.inference_mode():
-            logits = model.run_with_hooks(tokens.to(self.device), fwd_hooks=hooks)
-        return logits, cache
+    def cached_activation(self, run: str, name: str) -> torch.Tensor | None:
+        """Activation ``name`` of the shared ``run`` (``clean`` / ``corrupt``) if it was cached, without
+        running anything (None otherwise)."""
+        store = self._cache.get(run)
+        return None if store is None else store[1].get(name)
 
     def need(self, names: Sequence[str]) -> None:
         """Ask for activations in the shared clean / corrupted caches before they are first computed."""
@@ -118,6 +157,7 @@ class RunContext:
         names = [n for n in names if known is None or n in known]  # e.g. no ln_final without LayerNorm
         if store is None or set(names) - covered:
             wanted = set(self._cache.get("_needed", set())) | set(names) | covered
+            wanted |= set(self.adapter.arch.stream_hooks)  # where edited passes start (run_edits)
             wanted = {n for n in wanted if known is None or n in known}
             self._cache[key] = self.run(tokens, cache_names=sorted(wanted))
             covered |= wanted
@@ -131,8 +171,7 @@ class RunContext:
 
         def embed() -> torch.Tensor:
             self.counter.add(tokens.shape[0], int((tokens != self.prompts.pad_id).sum()))
-            with torch.inference_mode():
-                return self.model(tokens.to(self.device))
+            return self.adapter.forward(tokens)
 
         return self.cached("reference", embed)
 

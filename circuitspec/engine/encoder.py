@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,7 @@ from typing import Any
 import torch
 
 from circuitspec.errors import ModelNotAvailable
-
-from .tokenizer import TextTokenizer
+from circuitspec.tokenizer import TextTokenizer
 
 __all__ = ["PoolingConfig", "SentenceEncoder", "bert_state_dict", "load_encoder", "pool", "pooling_config"]
 
@@ -78,15 +78,105 @@ def _encoder_base() -> type:
     return HookedEncoder
 
 
+class _SentenceEncoding:
+    """The sentence-embedding behaviour :func:`_make_class` mixes into TransformerLens' ``HookedEncoder``
+    (kept out of that function so the class body stays readable; the base loads lazily)."""
+
+    is_encoder = True
+    __call__: Callable[..., Any]  # nn.Module's, from the HookedEncoder base
+    cfg: Any
+    embed: Any
+    blocks: Any
+    pooling: PoolingConfig
+    pad_id: int
+    hook_embed: Any
+    hook_pos_embed: Any
+    hook_full_embed: Any
+    hook_pooled: Any
+    hook_embedding: Any
+
+    def set_use_split_qkv_input(self, use_split_qkv_input: bool) -> None:
+        """Per-head ``hook_{q,k,v}_input`` (a ``HookedTransformer`` toggle missing on encoders)."""
+        self.cfg.use_split_qkv_input = use_split_qkv_input
+
+    def set_use_hook_mlp_in(self, use_hook_mlp_in: bool) -> None:
+        """``blocks.L.hook_mlp_in`` (the MLP's input before its post-attention LayerNorm)."""
+        self.cfg.use_hook_mlp_in = use_hook_mlp_in
+
+    def attention_mask(self, tokens: torch.Tensor) -> torch.Tensor:
+        """1 on real tokens, 0 on padding (``pad_id`` never occurs inside a prompt)."""
+        return (tokens != self.pad_id).long()
+
+    def token_states(
+        self, tokens: torch.Tensor, one_zero_attention_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Final-layer token states ``[batch, pos, d_model]`` (padding masked out of attention)."""
+        return self(
+            tokens, one_zero_attention_mask=one_zero_attention_mask, stop_at_layer=self.cfg.n_layers
+        )
+
+    def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """``BertEmbed``'s computation (token + position + token-type 0, then LayerNorm), hooked as
+        ``hook_embed`` / ``hook_pos_embed`` like a decoder's embeddings."""
+        embed = self.embed
+        positions = torch.arange(tokens.shape[1], device=tokens.device).expand_as(tokens)
+        words = self.hook_embed(embed.embed(tokens))
+        where = self.hook_pos_embed(embed.pos_embed(positions))
+        token_type = embed.hook_token_type_embed(embed.token_type_embed(torch.zeros_like(tokens)))
+        return self.hook_full_embed(embed.ln(words + where + token_type))
+
+    def readout(self, resid: torch.Tensor, one_zero_attention_mask: torch.Tensor) -> torch.Tensor:
+        """Final token states ``[batch, pos, d]`` → embeddings ``[batch, d]``: pool, normalise."""
+        mask = one_zero_attention_mask.to(resid.device)
+        pooled = self.hook_pooled(pool(resid, mask, self.pooling.mode))
+        if self.pooling.normalize:
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
+        return self.hook_embedding(pooled)
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        return_type: str | None = "embedding",
+        one_zero_attention_mask: torch.Tensor | None = None,
+        start_at_layer: int | None = None,
+        stop_at_layer: int | None = None,
+    ) -> torch.Tensor | None:
+        """Token ids ``[batch, pos]`` → sentence embeddings ``[batch, d_model]``.
+
+        Like ``HookedTransformer``, ``start_at_layer`` makes the input the residual stream entering
+        that block (then the mask must be given: padding cannot be read off a residual stream), and
+        ``stop_at_layer`` returns the residual stream entering that block instead of the embedding.
+        """
+        if start_at_layer is None:
+            tokens = tokens.to(self.cfg.device)
+            mask = (
+                self.attention_mask(tokens)
+                if one_zero_attention_mask is None
+                else one_zero_attention_mask
+            )
+            resid = self.embed_tokens(tokens)
+        elif one_zero_attention_mask is None:
+            raise ValueError("start_at_layer needs one_zero_attention_mask")
+        else:
+            mask, resid = one_zero_attention_mask, tokens.to(self.cfg.device)
+        mask = mask.to(resid.device)
+        additive = torch.where(mask[:, None, None, :] == 0, -torch.inf, 0.0).to(resid.dtype)
+        for block in self.blocks[start_at_layer:stop_at_layer]:
+            resid = block(resid, additive)
+        if stop_at_layer is not None:
+            return resid
+        if return_type is None:
+            return None
+        return self.readout(resid, mask)
+
+
 def _make_class() -> type:
     from transformer_lens.hook_points import HookPoint
 
     base = _encoder_base()
 
-    class SentenceEncoderImpl(base):  # type: ignore[misc, valid-type]
+    class SentenceEncoderImpl(_SentenceEncoding, base):  # type: ignore[misc, valid-type]
         """A ``HookedEncoder`` returning the pooled (and, if configured, normalised) sentence embedding."""
-
-        is_encoder = True
 
         def __init__(self, cfg: Any, pooling: PoolingConfig, pad_id: int) -> None:
             with warnings.catch_warnings():
@@ -104,80 +194,6 @@ def _make_class() -> type:
             self.hook_pooled = HookPoint()  # [batch, d_model] before normalisation
             self.hook_embedding = HookPoint()  # [batch, d_model] the sentence embedding
             self.setup()
-
-        def set_use_split_qkv_input(self, use_split_qkv_input: bool) -> None:
-            """Per-head ``hook_{q,k,v}_input`` (a ``HookedTransformer`` toggle missing on encoders)."""
-            self.cfg.use_split_qkv_input = use_split_qkv_input
-
-        def set_use_hook_mlp_in(self, use_hook_mlp_in: bool) -> None:
-            """``blocks.L.hook_mlp_in`` (the MLP's input before its post-attention LayerNorm)."""
-            self.cfg.use_hook_mlp_in = use_hook_mlp_in
-
-        def attention_mask(self, tokens: torch.Tensor) -> torch.Tensor:
-            """1 on real tokens, 0 on padding (``pad_id`` never occurs inside a prompt)."""
-            return (tokens != self.pad_id).long()
-
-        def token_states(
-            self, tokens: torch.Tensor, one_zero_attention_mask: torch.Tensor | None = None
-        ) -> torch.Tensor:
-            """Final-layer token states ``[batch, pos, d_model]`` (padding masked out of attention)."""
-            return self(
-                tokens, one_zero_attention_mask=one_zero_attention_mask, stop_at_layer=self.cfg.n_layers
-            )
-
-        def embed_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
-            """``BertEmbed``'s computation (token + position + token-type 0, then LayerNorm), hooked as
-            ``hook_embed`` / ``hook_pos_embed`` like a decoder's embeddings."""
-            embed = self.embed
-            positions = torch.arange(tokens.shape[1], device=tokens.device).expand_as(tokens)
-            words = self.hook_embed(embed.embed(tokens))
-            where = self.hook_pos_embed(embed.pos_embed(positions))
-            token_type = embed.hook_token_type_embed(embed.token_type_embed(torch.zeros_like(tokens)))
-            return self.hook_full_embed(embed.ln(words + where + token_type))
-
-        def readout(self, resid: torch.Tensor, one_zero_attention_mask: torch.Tensor) -> torch.Tensor:
-            """Final token states ``[batch, pos, d]`` → embeddings ``[batch, d]``: pool, normalise."""
-            mask = one_zero_attention_mask.to(resid.device)
-            pooled = self.hook_pooled(pool(resid, mask, self.pooling.mode))
-            if self.pooling.normalize:
-                pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
-            return self.hook_embedding(pooled)
-
-        def forward(  # type: ignore[override]
-            self,
-            tokens: torch.Tensor,
-            return_type: str | None = "embedding",
-            one_zero_attention_mask: torch.Tensor | None = None,
-            start_at_layer: int | None = None,
-            stop_at_layer: int | None = None,
-        ) -> torch.Tensor | None:
-            """Token ids ``[batch, pos]`` → sentence embeddings ``[batch, d_model]``.
-
-            Like ``HookedTransformer``, ``start_at_layer`` makes the input the residual stream entering
-            that block (then the mask must be given: padding cannot be read off a residual stream), and
-            ``stop_at_layer`` returns the residual stream entering that block instead of the embedding.
-            """
-            if start_at_layer is None:
-                tokens = tokens.to(self.cfg.device)
-                mask = (
-                    self.attention_mask(tokens)
-                    if one_zero_attention_mask is None
-                    else one_zero_attention_mask
-                )
-                resid = self.embed_tokens(tokens)
-            elif one_zero_attention_mask is None:
-                raise ValueError("start_at_layer needs one_zero_attention_mask")
-            else:
-                mask, resid = one_zero_attention_mask, tokens.to(self.cfg.device)
-            mask = mask.to(resid.device)
-            additive = torch.where(mask[:, None, None, :] == 0, -torch.inf, 0.0).to(resid.dtype)
-            for block in self.blocks[start_at_layer:stop_at_layer]:
-                resid = block(resid, additive)
-            if stop_at_layer is not None:
-                return resid
-            if return_type is None:
-                return None
-            return self.readout(resid, mask)
 
     return SentenceEncoderImpl
 

@@ -21,8 +21,7 @@ import torch
 
 from circuitspec.errors import CircuitSpecError, ModelNotAvailable
 from circuitspec.spec.schema import ModelShape, ModelSpec
-
-from .tokenizer import TextTokenizer
+from circuitspec.tokenizer import TextTokenizer
 
 __all__ = ["LoadedModel", "hf_cache_dir", "load_model", "resolve_device", "shape_of", "weights_sha256"]
 
@@ -98,7 +97,11 @@ def hub_offline() -> Iterator[None]:
 
 
 def load_model(spec: ModelSpec, base_dir: Path, checkpoint: int | str | None = None) -> LoadedModel:
-    """Load ``spec``'s model (``checkpoint`` overrides ``spec.checkpoint``); one-line errors."""
+    """Load ``spec``'s model (``checkpoint`` overrides ``spec.checkpoint``); one-line errors.
+
+    Only loads: the dictionaries ``spec`` declares are spliced in by the caller
+    (:func:`circuitspec.features.splice.with_dictionaries`, which the pipeline calls).
+    """
     checkpoint = checkpoint if checkpoint is not None else spec.checkpoint
     device = resolve_device(spec.device)
     dtype = _DTYPES[spec.dtype]
@@ -123,10 +126,6 @@ def load_model(spec: ModelSpec, base_dir: Path, checkpoint: int | str | None = N
             source = f"name:{spec.name}"
         model = _place(model, device, dtype) if spec.bundled else model
         model.eval()
-        if spec.dictionaries:  # transcoders / SAEs whose features are nodes (circuitspec.features)
-            from circuitspec.features.splice import splice_dictionaries
-
-            model = splice_dictionaries(model, spec, Path(base_dir))
     identity = {
         "source": source,
         "checkpoint": checkpoint,
@@ -150,21 +149,17 @@ def _place(model: Any, device: str, dtype: torch.dtype) -> Any:
 
 
 def _load_bundled(name: str, checkpoint: int | str | None) -> tuple[Any, TextTokenizer]:
-    import importlib
+    from circuitspec.zoo.catalog import BUNDLED
 
-    from circuitspec import zoo
-
-    with contextlib.suppress(ModuleNotFoundError):  # other engineers register bundled models there
-        importlib.import_module("circuitspec.zoo.catalog")
-    if name not in zoo.BUNDLED:
-        known = ", ".join(sorted(zoo.BUNDLED)) or "none registered"
+    if name not in BUNDLED:
+        known = ", ".join(sorted(BUNDLED)) or "none registered"
         raise ModelNotAvailable(f"no bundled model '{name}' (valid: {known})")
     # each bundled model resolves its own checkpoint names (a step, "step_00100", "final") and says
     # in one line which exist when asked for another
-    return zoo.BUNDLED[name].load(checkpoint)
+    return BUNDLED[name].load(checkpoint)
 
 
-def _checkpoint_kwargs(checkpoint: int | str | None) -> dict[str, int]:
+def _checkpoint_kwargs(checkpoint: int | str | None) -> dict[str, Any]:
     """``int``/digits → training step (``checkpoint_value``); ``index:N`` → ``checkpoint_index``."""
     if checkpoint is None:
         return {}

@@ -146,6 +146,93 @@ def _corrupt_row(row: dict[str, str], other: dict[str, str] | None, corruption) 
     return out
 
 
+@dataclass
+class _Pair:
+    """One prompt and its corrupted twin, encoded, with both answer pairs."""
+
+    clean: _Encoded
+    twin: _Encoded
+    good: int
+    bad: int
+    twin_good: int
+    twin_bad: int
+
+
+def _encode_pair(template, corruption, row: dict[str, str], other, tokenizer, where: str) -> _Pair:
+    """Encode ``row`` through ``template`` and its corruption (``other`` is a shuffle partner's row)."""
+    enc = _encode(template.text, row, tokenizer, where)
+    if template.desired is None or template.undesired is None:  # embedding metrics only
+        good = bad = NO_ANSWER
+    else:
+        good = _answer(template.desired, row, tokenizer, where, "desired")
+        bad = _answer(template.undesired, row, tokenizer, where, "undesired")
+    if corruption is None:
+        return _Pair(enc, enc, good, bad, good, bad)
+    twin_row = _corrupt_row(row, other, corruption)
+    twin = _encode(template.text, twin_row, tokenizer, where + " (corrupted)")
+    if len(twin.ids) != len(enc.ids):
+        raise CircuitSpecError(
+            f"{where}: corrupted prompt {twin.text!r} is {len(twin.ids)} tokens but the clean "
+            f"prompt {enc.text!r} is {len(enc.ids)} (they must tokenize to equal lengths)"
+        )
+    twin_good = (
+        _answer(corruption.desired, twin_row, tokenizer, where, "corrupted desired")
+        if corruption.desired
+        else good
+    )
+    twin_bad = (
+        _answer(corruption.undesired, twin_row, tokenizer, where, "corrupted undesired")
+        if corruption.undesired
+        else bad
+    )
+    return _Pair(enc, twin, good, bad, twin_good, twin_bad)
+
+
+def _padded(encodings: list[_Encoded], pad_id: int) -> torch.Tensor:
+    """Right-padded ``[n, longest]`` token ids."""
+    tokens = torch.full((len(encodings), max(len(e.ids) for e in encodings)), pad_id, dtype=torch.long)
+    for i, enc in enumerate(encodings):
+        tokens[i, : len(enc.ids)] = torch.tensor(enc.ids)
+    return tokens
+
+
+def _sample_rows(rows: list[dict], n: int | None, seed: int) -> list[dict[str, str]]:
+    """Every row as strings, or ``n`` of them drawn with ``seed`` (kept in file order)."""
+    rows = [{k: str(v) for k, v in r.items()} for r in rows]
+    if not rows:
+        raise CircuitSpecError("no data rows")
+    rng = np.random.default_rng(seed)
+    if n is not None and n < len(rows):
+        rows = [rows[i] for i in sorted(rng.choice(len(rows), size=n, replace=False))]
+    return rows
+
+
+def _encode_all(data, templates, rows, tokenizer, seed: int) -> tuple[list, list[_Encoded]]:
+    """``(pair, row, template id)`` for templates × rows, and the references when templates give one."""
+    encoded, references = [], []
+    for t_index, template in enumerate(templates):
+        corruption = template.corrupt or data.corrupt
+        partner = None
+        if corruption is not None and corruption.shuffle:
+            if len(rows) < 2:
+                raise CircuitSpecError(
+                    f"template '{template.id}': 'shuffle' corruption needs at least 2 rows"
+                )
+            partner = derangement(len(rows), seed + 7919 * (t_index + 1))
+        for r_index, row in enumerate(rows):
+            where = f"template '{template.id}', row {r_index}"
+            other = rows[int(partner[r_index])] if partner is not None else None
+            pair = _encode_pair(template, corruption, row, other, tokenizer, where)
+            if data.max_length is not None and len(pair.clean.ids) > data.max_length:
+                raise CircuitSpecError(
+                    f"{where}: prompt is {len(pair.clean.ids)} tokens, over max_length {data.max_length}"
+                )
+            encoded.append((pair, row, template.id))
+            if template.reference is not None:
+                references.append(_encode(template.reference, row, tokenizer, where + " (reference)"))
+    return encoded, references
+
+
 def build_prompt_set(
     data,
     rows: list[dict],
@@ -162,72 +249,9 @@ def build_prompt_set(
     templates = [t for t in data.templates if template_ids is None or t.id in template_ids]
     if not templates:
         raise CircuitSpecError(f"no template selected (asked for {template_ids})")
-    rows = [{k: str(v) for k, v in r.items()} for r in rows]
-    if not rows:
-        raise CircuitSpecError("no data rows")
-    rng = np.random.default_rng(seed)
-    if n is not None and n < len(rows):
-        rows = [rows[i] for i in sorted(rng.choice(len(rows), size=n, replace=False))]
-    clean, twins, good, bad, c_good, c_bad, used_rows, tids = [], [], [], [], [], [], [], []
-    references: list[_Encoded] = []
-    for t_index, template in enumerate(templates):
-        corruption = template.corrupt or data.corrupt
-        partner = None
-        if corruption is not None and corruption.shuffle:
-            if len(rows) < 2:
-                raise CircuitSpecError(
-                    f"template '{template.id}': 'shuffle' corruption needs at least 2 rows"
-                )
-            partner = derangement(len(rows), seed + 7919 * (t_index + 1))
-        for r_index, row in enumerate(rows):
-            where = f"template '{template.id}', row {r_index}"
-            enc = _encode(template.text, row, tokenizer, where)
-            if template.desired is None or template.undesired is None:  # embedding metrics only
-                answer_good = answer_bad = NO_ANSWER
-            else:
-                answer_good = _answer(template.desired, row, tokenizer, where, "desired")
-                answer_bad = _answer(template.undesired, row, tokenizer, where, "undesired")
-            if corruption is None:
-                twin, twin_good, twin_bad = enc, answer_good, answer_bad
-            else:
-                other = rows[int(partner[r_index])] if partner is not None else None
-                twin_row = _corrupt_row(row, other, corruption)
-                twin = _encode(template.text, twin_row, tokenizer, where + " (corrupted)")
-                if len(twin.ids) != len(enc.ids):
-                    raise CircuitSpecError(
-                        f"{where}: corrupted prompt {twin.text!r} is {len(twin.ids)} tokens but the clean "
-                        f"prompt {enc.text!r} is {len(enc.ids)} (they must tokenize to equal lengths)"
-                    )
-                twin_good = (
-                    _answer(corruption.desired, twin_row, tokenizer, where, "corrupted desired")
-                    if corruption.desired
-                    else answer_good
-                )
-                twin_bad = (
-                    _answer(corruption.undesired, twin_row, tokenizer, where, "corrupted undesired")
-                    if corruption.undesired
-                    else answer_bad
-                )
-            if data.max_length is not None and len(enc.ids) > data.max_length:
-                raise CircuitSpecError(
-                    f"{where}: prompt is {len(enc.ids)} tokens, over max_length {data.max_length}"
-                )
-            clean.append(enc)
-            twins.append(twin)
-            good.append(answer_good)
-            bad.append(answer_bad)
-            c_good.append(twin_good)
-            c_bad.append(twin_bad)
-            used_rows.append(row)
-            tids.append(template.id)
-            if template.reference is not None:
-                references.append(_encode(template.reference, row, tokenizer, where + " (reference)"))
-    count, max_len = len(clean), max(len(e.ids) for e in clean)
-    tokens = torch.full((count, max_len), tokenizer.pad_id, dtype=torch.long)
-    corrupt_tokens = tokens.clone()
-    for i, (enc, twin) in enumerate(zip(clean, twins, strict=True)):
-        tokens[i, : len(enc.ids)] = torch.tensor(enc.ids)
-        corrupt_tokens[i, : len(twin.ids)] = torch.tensor(twin.ids)
+    encoded, references = _encode_all(data, templates, _sample_rows(rows, n, seed), tokenizer, seed)
+    pairs: list[_Pair] = [pair for pair, _, _ in encoded]
+    clean = [p.clean for p in pairs]
     shared_roles = set.intersection(*(set(e.roles) for e in clean))
     role_positions = {
         role: torch.tensor([e.roles[role] for e in clean], dtype=torch.long) for role in sorted(shared_roles)
@@ -236,28 +260,22 @@ def build_prompt_set(
     def as_tensor(values: list[int]) -> torch.Tensor:
         return torch.tensor(values, dtype=torch.long)
 
-    reference_tokens = None
-    if references:
-        if len(references) != count:
-            raise CircuitSpecError("either every selected template has a 'reference' or none does")
-        reference_tokens = torch.full((count, max(len(r.ids) for r in references)), tokenizer.pad_id)
-        for i, ref in enumerate(references):
-            reference_tokens[i, : len(ref.ids)] = torch.tensor(ref.ids)
-
+    if references and len(references) != len(clean):
+        raise CircuitSpecError("either every selected template has a 'reference' or none does")
     return PromptSet(
-        tokens=tokens,
-        corrupt_tokens=corrupt_tokens,
+        tokens=_padded(clean, tokenizer.pad_id),
+        corrupt_tokens=_padded([p.twin for p in pairs], tokenizer.pad_id),
         lengths=as_tensor([len(e.ids) for e in clean]),
         role_positions=role_positions,
-        desired=as_tensor(good),
-        undesired=as_tensor(bad),
-        corrupt_desired=as_tensor(c_good),
-        corrupt_undesired=as_tensor(c_bad),
-        rows=used_rows,
-        template_ids=tids,
+        desired=as_tensor([p.good for p in pairs]),
+        undesired=as_tensor([p.bad for p in pairs]),
+        corrupt_desired=as_tensor([p.twin_good for p in pairs]),
+        corrupt_undesired=as_tensor([p.twin_bad for p in pairs]),
+        rows=[row for _, row, _ in encoded],
+        template_ids=[tid for _, _, tid in encoded],
         texts=[e.text for e in clean],
-        corrupt_texts=[e.text for e in twins],
+        corrupt_texts=[p.twin.text for p in pairs],
         pad_id=tokenizer.pad_id,
-        reference_tokens=reference_tokens,
+        reference_tokens=_padded(references, tokenizer.pad_id) if references else None,
         reference_texts=[r.text for r in references],
     )

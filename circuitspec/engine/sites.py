@@ -14,7 +14,7 @@ from circuitspec.spec.nodes import NodeKind, NodeRef
 
 from .prompts import PromptSet
 
-__all__ = ["Site", "resolve_site"]
+__all__ = ["Site", "position_mask", "resolve_site"]
 
 
 @dataclass(frozen=True)
@@ -73,3 +73,17 @@ def resolve_site(node: NodeRef, prompts: PromptSet) -> Site:
     indexed = (NodeKind.MLP_NEURON, NodeKind.TRANSCODER_FEATURE, NodeKind.SAE_FEATURE)
     index = node.index if node.kind in indexed else None
     return Site(node=node, hook_name=hook_name(node), head=node.head, index=index, positions=positions)
+
+
+def position_mask(
+    role: str | None, prompts: PromptSet, rows: torch.Tensor | None = None, device: torch.device | None = None
+) -> torch.Tensor:
+    """``[batch, seq, 1]`` float mask: 1 at ``role``'s position in each row's prompt, 0 elsewhere (all
+    ones without a role). Row ``b`` is prompt ``rows[b]`` (default: every prompt once, in order)."""
+    idx = torch.arange(len(prompts)) if rows is None else torch.as_tensor(rows).long()
+    seq = prompts.tokens.shape[1]
+    if role is None:
+        return torch.ones(len(idx), seq, 1, device=device)
+    mask = torch.zeros(len(idx), seq, 1)
+    mask[torch.arange(len(idx)), prompts.positions(role)[idx].long(), 0] = 1.0
+    return mask.to(device) if device is not None else mask

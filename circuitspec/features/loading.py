@@ -103,7 +103,7 @@ def dunefsky_transcoder(path: str | Path, layer: int):
         ) from None
     state = blob.get("state_dict", blob) if isinstance(blob, dict) else None
     missing = [k for k in DUNEFSKY_KEYS if not isinstance(state, dict) or k not in state]
-    if missing:
+    if missing or not isinstance(state, dict):
         raise CircuitSpecError(f"{path}: not a Dunefsky transcoder (missing {', '.join(missing)})")
     return transcoder_from_weights(
         state["W_enc"],

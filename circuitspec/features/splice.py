@@ -12,15 +12,19 @@ intervention — so the engine's ablation / patching / scaling act on features u
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from circuitspec.errors import CircuitSpecError
 from circuitspec.spec.schema import ModelSpec
 
 from .loading import dictionary_hooks, load_dictionary
 
-__all__ = ["as_sae_transformer", "check_dictionary", "splice", "splice_dictionaries"]
+if TYPE_CHECKING:  # pragma: no cover
+    from circuitspec.engine.models import LoadedModel
+
+__all__ = ["as_sae_transformer", "check_dictionary", "splice", "splice_dictionaries", "with_dictionaries"]
 
 
 def as_sae_transformer(model: Any) -> Any:
@@ -121,3 +125,17 @@ def splice_dictionaries(model: Any, spec: ModelSpec, base_dir: Path) -> Any:
                 f"dictionary '{key}' has {sae.cfg.d_sae} features, declared d_sae: {declared}"
             )
     return splice(model, loaded)
+
+
+def with_dictionaries(loaded: LoadedModel, spec: ModelSpec, base_dir: Path) -> LoadedModel:
+    """``loaded`` with ``spec.dictionaries`` spliced in (itself when none is declared).
+
+    Model loading only loads; callers that need feature nodes (the pipeline) splice here. The
+    identity's ``weights_sha256`` is re-taken over the spliced model, dictionaries included.
+    """
+    if not spec.dictionaries:
+        return loaded
+    from circuitspec.engine.models import weights_sha256
+
+    model = splice_dictionaries(loaded.model, spec, Path(base_dir))
+    return replace(loaded, model=model, identity={**loaded.identity, "weights_sha256": weights_sha256(model)})

@@ -7,7 +7,6 @@ directory's ``config.json``. Otherwise it asks for ``model.shape``.
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -105,12 +104,7 @@ def shape_from_config(config: dict[str, Any]) -> ModelShape:
 
 def _bundled() -> dict[str, Any]:
     """``circuitspec.zoo.BUNDLED`` after the catalog (torch-free) has registered every model."""
-    try:
-        importlib.import_module("circuitspec.zoo.catalog")
-    except ModuleNotFoundError as exc:
-        if exc.name != "circuitspec.zoo.catalog":
-            raise
-    from circuitspec.zoo import BUNDLED
+    from circuitspec.zoo.catalog import BUNDLED
 
     return BUNDLED
 

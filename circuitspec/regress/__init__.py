@@ -1,6 +1,7 @@
-"""Regression testing of a hypothesis: baselines, report diffs, and claims × checkpoints matrices.
+"""Regression comparison of a hypothesis: report diffs against a baseline, claims × checkpoints matrices.
 
-Torch-free at import: the model only loads inside :func:`regress` / :func:`baseline` runs.
+Pure comparison below the pipeline (it reads and writes reports, never runs a model); the commands that
+run checkpoints through the pipeline (``regress``, ``baseline``) are :mod:`circuitspec.checkpoints`.
 """
 
 from __future__ import annotations
@@ -16,25 +17,19 @@ from .diff import (
     tolerances_from_hypothesis,
 )
 from .matrix import CheckpointRun, RegressionMatrix, build_matrix, print_matrix_table, write_matrix
-from .run import RegressResult, baseline, free_model_memory, parse_checkpoints, regress
 
 __all__ = [
     "CheckpointRun",
     "ClaimComparison",
     "ClaimTolerance",
-    "RegressResult",
     "Regression",
     "RegressionMatrix",
-    "baseline",
     "build_matrix",
     "compare_reports",
     "diff_reports",
-    "free_model_memory",
     "load_report",
-    "parse_checkpoints",
     "print_diff_table",
     "print_matrix_table",
-    "regress",
     "tolerances_from_hypothesis",
     "write_matrix",
 ]

@@ -169,7 +169,7 @@ def _compare_claim(claim_id: str, base: dict, new: dict, tolerance: ClaimToleran
         base_estimate=base_estimate,
         new_estimate=new_estimate,
     )
-    if VERDICT_RANK.get(new_verdict, 2) > VERDICT_RANK.get(base_verdict, 2):
+    if VERDICT_RANK.get(str(new_verdict), 2) > VERDICT_RANK.get(str(base_verdict), 2):  # unknown/None: 2
         found.append(Regression(claim_id, "verdict", f"verdict {base_verdict} → {new_verdict}", **common))
     if base.get("statistic") != new.get("statistic"):
         found.append(
@@ -220,6 +220,7 @@ def compare_reports(
         b, n = base_claims.get(claim_id), new_claims.get(claim_id)
         tolerance = _tolerance_for(claim_id, tolerances, n or b or {})
         bands = ", ".join(d for d, _ in tolerance.allowed((b or {}).get("ci"))) or "-"
+        regressions: tuple[Regression, ...]
         if n is None:
             regressions = (
                 Regression(

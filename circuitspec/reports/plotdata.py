@@ -4,8 +4,9 @@ Each plot is a dict with a ``type``:
 
 - ``bars``: labelled estimates with CI error bars (per target, per layer, or the claim's estimate);
 - ``sweep``: estimates over a numeric sweep variable (α) with a CI band;
-- ``heatmap``: a layer × head grid (``Measurement.extra["grid"]``);
-- ``attention``: an attention pattern over tokens (``Measurement.extra["attention"]``);
+- ``heatmap``: a layer × head grid (a :class:`~circuitspec.measurement.HeadGrid` payload);
+- ``attention``: an attention pattern over positions (an :class:`AttentionPattern` payload);
+- ``bars`` with ``per_target``: each target's own mean (a :class:`TargetValues` payload);
 - ``baseline_histogram``: the random-circuit statistics with the observed value;
 - ``runs``: mean clean / corrupted / intervened metric with CIs;
 - ``distribution``: a histogram of the per-prompt ``value`` with the estimate's CI.
@@ -22,12 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from circuitspec.measurement import Measurement
+from circuitspec.claims import REGISTRY
+from circuitspec.measurement import AttentionPattern, HeadGrid, Measurement, PlotPayload, TargetValues
 from circuitspec.stats.outcome import ClaimOutcome
 
-__all__ = ["claim_plots", "expectation_guide", "mean_ci", "point_statistic"]
+__all__ = ["claim_plots", "expectation_guide", "mean_ci", "payload_plot", "point_statistic"]
 
-_BAR_KINDS = ("attribution", "logit_lens")
+
+def _bars(kind: str) -> bool:
+    """Whether the kind's points and estimate read as bars (per layer, per target), from the registry."""
+    entry = REGISTRY.get(kind)
+    return entry is not None and entry.bars
 _RUN_ARRAYS = ("clean", "corrupt", "intervened")
 _HISTOGRAM_BINS = 30
 
@@ -75,7 +81,7 @@ def point_statistic(outcome: ClaimOutcome, expect: str | None) -> str:
 def _points_plot(outcome: ClaimOutcome, variable: str | None, statistic: str) -> dict[str, Any]:
     xs = [p.x for p in outcome.points]
     numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
-    plot_type = "bars" if outcome.kind in _BAR_KINDS or not numeric else "sweep"
+    plot_type = "bars" if _bars(outcome.kind) or not numeric else "sweep"
     return {
         "type": plot_type,
         "title": f"{statistic} by {variable or 'point'}",
@@ -97,7 +103,7 @@ def _wants_log(xs: list[Any]) -> bool:
     return len(values) >= 3 and values[-1] / values[0] >= 16
 
 
-def _per_target_plot(per_target: dict[str, Any], level: float) -> dict[str, Any]:
+def _per_target_plot(per_target: dict[str, Any], level: float, title: str) -> dict[str, Any]:
     labels, estimates, lows, highs = [], [], [], []
     for label, values in per_target.items():
         mean, low, high = mean_ci(values, level)
@@ -107,7 +113,7 @@ def _per_target_plot(per_target: dict[str, Any], level: float) -> dict[str, Any]
         highs.append(high)
     return {
         "type": "bars",
-        "title": "mean per target",
+        "title": title,
         "xlabel": "target",
         "ylabel": "mean per prompt",
         "labels": labels,
@@ -201,6 +207,20 @@ def _distribution_plot(outcome: ClaimOutcome, values: np.ndarray) -> dict[str, A
     }
 
 
+def _main_plot(
+    outcome: ClaimOutcome, measurement: Measurement, targets: list[str], level: float
+) -> list[dict[str, Any]]:
+    """The claim's own estimate when it has no sweep: bars, the three runs, or its distribution."""
+    arrays = measurement.arrays
+    if _bars(outcome.kind):
+        return [_estimate_bar(outcome, targets)]
+    if all(name in arrays for name in _RUN_ARRAYS):
+        return [_runs_plot(measurement, level)]
+    if "value" in arrays and np.isfinite(np.asarray(arrays["value"], dtype=float)).any():
+        return [_distribution_plot(outcome, arrays["value"])]
+    return []
+
+
 def claim_plots(
     outcome: ClaimOutcome,
     measurement: Measurement | None,
@@ -210,47 +230,16 @@ def claim_plots(
     """The plots that fit one claim, as data; the first is its main plot."""
     targets = list(targets or [])
     level = outcome.ci.level if outcome.ci else 0.95
-    extra = measurement.extra if measurement is not None else {}
     plots: list[dict[str, Any]] = []
     if outcome.points:
         variable = measurement.sweep_variable if measurement is not None else None
         plots.append(_points_plot(outcome, variable, point_statistic(outcome, expect)))
-    grid = extra.get("grid")
-    if isinstance(grid, dict) and grid.get("values") is not None:
-        plots.append(
-            {
-                "type": "heatmap",
-                "title": grid.get("title", "layer × head"),
-                "rows": [str(r) for r in grid.get("rows", [])],
-                "cols": [str(c) for c in grid.get("cols", [])],
-                "values": np.asarray(grid["values"], dtype=float).tolist(),
-                "xlabel": grid.get("xlabel", "head"),
-                "ylabel": grid.get("ylabel", "layer"),
-            }
-        )
-    attention = extra.get("attention")
-    if isinstance(attention, dict) and attention.get("pattern") is not None:
-        plots.append(
-            {
-                "type": "attention",
-                "title": attention.get("title", "attention pattern"),
-                "tokens": [str(t) for t in attention.get("tokens", [])],
-                "pattern": np.asarray(attention["pattern"], dtype=float).tolist(),
-            }
-        )
-    per_target = extra.get("per_target")
-    if isinstance(per_target, dict) and per_target:
-        plots.append(_per_target_plot(per_target, level))
     if not plots and measurement is not None:
-        arrays = measurement.arrays
-        if outcome.kind in _BAR_KINDS:
-            plots.append(_estimate_bar(outcome, targets))
-        elif all(name in arrays for name in _RUN_ARRAYS):
-            plots.append(_runs_plot(measurement, level))
-        elif "value" in arrays and np.isfinite(np.asarray(arrays["value"], dtype=float)).any():
-            plots.append(_distribution_plot(outcome, arrays["value"]))
+        plots += _main_plot(outcome, measurement, targets, level)
     if not plots and outcome.estimate is not None and np.isfinite(outcome.estimate):
         plots.append(_estimate_bar(outcome, targets))
+    if measurement is not None:
+        plots += [payload_plot(payload, level) for payload in measurement.plots]
     if measurement is not None and measurement.random_baseline is not None:
         plots.append(_baseline_plot(outcome, measurement.random_baseline))
     guide = expectation_guide(expect, outcome.statistic)
@@ -259,3 +248,27 @@ def claim_plots(
         if guide and plot["type"] in kinds and not plot.get("per_target"):
             plot["guide"] = guide
     return plots
+
+
+def payload_plot(payload: PlotPayload, level: float = 0.95) -> dict[str, Any]:
+    """One typed plot payload of a measurement as plot data."""
+    if isinstance(payload, HeadGrid):
+        return {
+            "type": "heatmap",
+            "title": payload.title,
+            "rows": payload.row_labels(),
+            "cols": payload.col_labels(),
+            "values": np.asarray(payload.values, dtype=float).tolist(),
+            "xlabel": "head",
+            "ylabel": "layer",
+        }
+    if isinstance(payload, AttentionPattern):
+        return {
+            "type": "attention",
+            "title": payload.title,
+            "tokens": [str(t) for t in payload.tokens],
+            "pattern": np.asarray(payload.pattern, dtype=float).tolist(),
+        }
+    if isinstance(payload, TargetValues):
+        return _per_target_plot(payload.values, level, payload.title)
+    raise TypeError(f"no plot for payload {type(payload).__name__}")

@@ -115,8 +115,8 @@ def parse_expectation(text: str) -> Expectation:
             text,
             "trend",
             _stat(m["stat"], text),
-            direction=m["dir"],
-            variable=m["var"],  # type: ignore[arg-type]
+            direction="increases" if m["dir"] == "increases" else "decreases",
+            variable=m["var"],
         )
     if m := _COMPARE.match(s):
         return Expectation(

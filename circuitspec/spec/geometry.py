@@ -61,61 +61,31 @@ class KindGeometry:
 
 
 _INF = float("inf")
-_HEAD_SEND = {"writes": "head", "sender_hook": "blocks.{layer}.attn.hook_z", "send_order": 0.2}
-_MLP_RECEIVE = {"channels": ("mlp_in",), "receive_order": 0.4}
+
+
+def _head(hook: str, order: float, channel: str | None = None, pinned: bool = True) -> KindGeometry:
+    """A head node: it sends the head's output; through ``channel`` (q/k/v) it can receive."""
+    channels = (channel,) if channel else ()
+    receive = 0.1 if channel else None
+    return KindGeometry(hook, order, "head", "blocks.{layer}.attn.hook_z", 0.2, channels, receive, pinned)
+
+
+def _mlp(hook: str, order: float, sends: Writes, sender: str) -> KindGeometry:
+    """An MLP node: it receives through the MLP input and sends what ``sender`` holds."""
+    return KindGeometry(hook, order, sends, sender, 0.6, ("mlp_in",), 0.4)
+
 
 GEOMETRY: dict[NodeKind, KindGeometry] = {
     NodeKind.EMBED: KindGeometry("hook_embed", -1.0, "stream", "hook_embed", -1.0),
     NodeKind.POS_EMBED: KindGeometry("hook_pos_embed", -1.0, "stream", "hook_pos_embed", -1.0),
-    NodeKind.HEAD: KindGeometry("blocks.{layer}.attn.hook_z", 0.2, **_HEAD_SEND),  # type: ignore[arg-type]
-    NodeKind.HEAD_Q: KindGeometry(
-        "blocks.{layer}.attn.hook_q",
-        0.1,
-        **_HEAD_SEND,
-        channels=("q",),
-        receive_order=0.1,  # type: ignore[arg-type]
-    ),
-    NodeKind.HEAD_K: KindGeometry(
-        "blocks.{layer}.attn.hook_k",
-        0.1,
-        **_HEAD_SEND,  # type: ignore[arg-type]
-        channels=("k",),
-        receive_order=0.1,
-        sends_where_pinned=False,
-    ),
-    NodeKind.HEAD_V: KindGeometry(
-        "blocks.{layer}.attn.hook_v",
-        0.1,
-        **_HEAD_SEND,  # type: ignore[arg-type]
-        channels=("v",),
-        receive_order=0.1,
-        sends_where_pinned=False,
-    ),
+    NodeKind.HEAD: _head("blocks.{layer}.attn.hook_z", 0.2),
+    NodeKind.HEAD_Q: _head("blocks.{layer}.attn.hook_q", 0.1, "q"),
+    NodeKind.HEAD_K: _head("blocks.{layer}.attn.hook_k", 0.1, "k", pinned=False),
+    NodeKind.HEAD_V: _head("blocks.{layer}.attn.hook_v", 0.1, "v", pinned=False),
     NodeKind.HEAD_PATTERN: KindGeometry("blocks.{layer}.attn.hook_pattern", 0.15),
-    NodeKind.MLP: KindGeometry(
-        "blocks.{layer}.hook_mlp_out",
-        0.6,
-        "mlp",
-        "blocks.{layer}.hook_mlp_out",
-        0.6,
-        **_MLP_RECEIVE,  # type: ignore[arg-type]
-    ),
-    NodeKind.MLP_IN: KindGeometry(
-        "blocks.{layer}.hook_mlp_in",
-        0.4,
-        "mlp",
-        "blocks.{layer}.hook_mlp_out",
-        0.6,
-        **_MLP_RECEIVE,  # type: ignore[arg-type]
-    ),
-    NodeKind.MLP_NEURON: KindGeometry(
-        "blocks.{layer}.mlp.hook_post",
-        0.5,
-        "neuron",
-        "blocks.{layer}.mlp.hook_post",
-        0.6,
-        **_MLP_RECEIVE,  # type: ignore[arg-type]
-    ),
+    NodeKind.MLP: _mlp("blocks.{layer}.hook_mlp_out", 0.6, "mlp", "blocks.{layer}.hook_mlp_out"),
+    NodeKind.MLP_IN: _mlp("blocks.{layer}.hook_mlp_in", 0.4, "mlp", "blocks.{layer}.hook_mlp_out"),
+    NodeKind.MLP_NEURON: _mlp("blocks.{layer}.mlp.hook_post", 0.5, "neuron", "blocks.{layer}.mlp.hook_post"),
     NodeKind.RESID_PRE: KindGeometry(
         "blocks.{layer}.hook_resid_pre", 0.0, "stream", "blocks.{layer}.hook_resid_pre", 0.0, ("resid",), 0.05
     ),

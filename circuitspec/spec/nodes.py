@@ -56,7 +56,7 @@ class NodeKind(str, Enum):  # noqa: UP042 - str() and format() of members are re
     LOGITS = "logits"
 
 
-HEAD_CHANNELS = {"q": NodeKind.HEAD_Q, "k": NodeKind.HEAD_K, "v": NodeKind.HEAD_V}
+HEAD_CHANNELS: dict[str | None, NodeKind] = {"q": NodeKind.HEAD_Q, "k": NodeKind.HEAD_K, "v": NodeKind.HEAD_V}
 
 _ROLE = r"(?:@(?P<role>[A-Za-z_][A-Za-z0-9_]*))?"
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
@@ -142,7 +142,12 @@ def parse_node(text: str) -> NodeRef:
             return NodeRef(raw, kind, role=role)
         if shape == "head":
             chan = groups.get("chan")
-            kind = {None: NodeKind.HEAD, "pattern": NodeKind.HEAD_PATTERN, **HEAD_CHANNELS}[chan]
+            head_kinds: dict[str | None, NodeKind] = {
+                None: NodeKind.HEAD,
+                "pattern": NodeKind.HEAD_PATTERN,
+                **HEAD_CHANNELS,
+            }
+            kind = head_kinds[chan]
             return NodeRef(raw, kind, layer=layer, head=int(groups["head"]), role=role)
         if shape == "tc":
             feature = int(groups["feature"])

@@ -181,6 +181,8 @@ def _evaluate(
             f"'{expectation.text}' needs a sweep of at least 2 points, got {len(sweep)}",
         )
     random = _random_baseline(measurement)
+    per_point: Sequence[StatisticInputs] = []
+    inputs: StatisticInputs | None = None
     if sweep:
         per_point, n = _sweep_inputs(statistic, sweep)
     else:
@@ -190,33 +192,13 @@ def _evaluate(
         raise _Verdict("inconclusive", f"only {n} prompt(s): at least 2 are needed to estimate uncertainty")
 
     slope_ci: Interval | None = None
+    where = ""
     if expectation.form == "trend":
         slope_ci = _trend(outcome, measurement, per_point, confidence, seed, n_resamples)
-        where = ""
     else:
-        if sweep:
-            if not -len(sweep) <= sweep_index < len(sweep):
-                raise CircuitSpecError(f"sweep_index {sweep_index} is outside the {len(sweep)} sweep points")
-            _points(outcome, measurement, per_point, confidence, seed, n_resamples)
-            inputs = per_point[sweep_index]
-            outcome.details["sweep_x"] = sweep[sweep_index].x
-            where = f" at {measurement.sweep_variable or 'x'} = {sweep[sweep_index].x}"
-        else:
-            where = ""
-        estimate = inputs.estimate()
-        if not np.isfinite(estimate):
-            raise _Verdict("inconclusive", _undefined_reason(statistic, inputs, where))
-        outcome.estimate = estimate
-        if sweep:
-            outcome.ci = outcome.points[sweep_index].ci
-        else:
-            outcome.ci = bootstrap_interval(
-                inputs.data, inputs.function, confidence=confidence, seed=seed, n_resamples=n_resamples
-            )
-        if expectation.form == "equivalence" and statistic in ("mean", "effect"):
-            assert expectation.threshold is not None
-            outcome.details["tost_p"] = tost_p_value(inputs.raw[0], expectation.threshold)
-            outcome.p_value = outcome.details["tost_p"]
+        where = _estimate(
+            outcome, measurement, expectation, inputs, per_point, sweep_index, confidence, seed, n_resamples
+        )
 
     if outcome.ci is None:
         raise _Verdict(
@@ -228,6 +210,45 @@ def _evaluate(
     outcome.verdict, outcome.reason = verdict, reason + where
     if random is not None:
         _apply_baseline(outcome, random, expectation, confidence)
+
+
+def _estimate(
+    outcome: ClaimOutcome,
+    measurement: Measurement,
+    expectation: Expectation,
+    inputs: StatisticInputs | None,
+    per_point: Sequence[StatisticInputs],
+    sweep_index: int,
+    confidence: float,
+    seed: int,
+    n_resamples: int,
+) -> str:
+    """Estimate and interval of a non-trend claim (at ``sweep_index`` of a sweep, if any) into
+    ``outcome``; returns the `` at x = …`` suffix its reason carries."""
+    sweep, statistic, where = list(measurement.sweep), expectation.statistic, ""
+    if sweep:
+        if not -len(sweep) <= sweep_index < len(sweep):
+            raise CircuitSpecError(f"sweep_index {sweep_index} is outside the {len(sweep)} sweep points")
+        _points(outcome, measurement, per_point, confidence, seed, n_resamples)
+        inputs = per_point[sweep_index]
+        outcome.details["sweep_x"] = sweep[sweep_index].x
+        where = f" at {measurement.sweep_variable or 'x'} = {sweep[sweep_index].x}"
+    assert inputs is not None
+    estimate = inputs.estimate()
+    if not np.isfinite(estimate):
+        raise _Verdict("inconclusive", _undefined_reason(statistic, inputs, where))
+    outcome.estimate = estimate
+    if sweep:
+        outcome.ci = outcome.points[sweep_index].ci
+    else:
+        outcome.ci = bootstrap_interval(
+            inputs.data, inputs.function, confidence=confidence, seed=seed, n_resamples=n_resamples
+        )
+    if expectation.form == "equivalence" and statistic in ("mean", "effect"):
+        assert expectation.threshold is not None
+        outcome.details["tost_p"] = tost_p_value(inputs.raw[0], expectation.threshold)
+        outcome.p_value = outcome.details["tost_p"]
+    return where
 
 
 def _points(

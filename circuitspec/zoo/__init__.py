@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from circuitspec.spec.schema import ModelShape
 
 if TYPE_CHECKING:  # pragma: no cover
-    from circuitspec.engine.tokenizer import TextTokenizer
+    from circuitspec.tokenizer import TextTokenizer
 
 __all__ = ["BUNDLED", "BundledModel", "register"]
 

@@ -5,17 +5,10 @@ Registration must not import torch: modules define shapes at import and load wei
 
 from __future__ import annotations
 
-import importlib
+# imported for their registration
+import circuitspec.zoo.planted
+import circuitspec.zoo.toy_sentiment  # noqa: F401
 
 from . import BUNDLED
-
-_MODULES = ("circuitspec.zoo.planted", "circuitspec.zoo.toy_sentiment")
-
-for _name in _MODULES:
-    try:
-        importlib.import_module(_name)
-    except ModuleNotFoundError as exc:  # a module still being written; remove once both exist
-        if exc.name != _name:
-            raise
 
 __all__ = ["BUNDLED"]

@@ -14,7 +14,7 @@ from tokenizers.models import WordLevel
 from tokenizers.pre_tokenizers import WhitespaceSplit
 
 from circuitspec.engine.prompts import PromptSet
-from circuitspec.engine.tokenizer import TextTokenizer
+from circuitspec.tokenizer import TextTokenizer
 
 __all__ = ["TINY_WORDS", "make_prompt_set", "make_tiny_encoder", "make_tiny_model", "make_tokenizer"]
 

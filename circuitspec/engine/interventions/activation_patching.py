@@ -4,6 +4,7 @@ Entry point: :func:`activation_patch` — *denoising* runs the corrupted prompts
 activations patched in at the sites; *noising* runs the clean prompts with the corrupted ones.
 :func:`patching_sweep` patches one residual-stream site kind at every layer × role position.
 Metrics always use the clean prompts' answers so clean, corrupted and patched runs are comparable.
+Patched passes start at the first patched block (``circuitspec.engine.edits.run_edits``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Literal
 import torch
 
 from circuitspec.engine.context import RunContext
-from circuitspec.engine.interventions.ablation import copies_per_pass, edits_for, run_edits
+from circuitspec.engine.edits import copies_per_pass, edits_for, run_edits, start_hooks
 from circuitspec.engine.sites import Site, resolve_site
 from circuitspec.spec.nodes import parse_node
 
@@ -23,8 +24,14 @@ __all__ = ["Direction", "activation_patch", "patching_sweep"]
 Direction = Literal["denoising", "noising"]
 
 
-def _runs(ctx: RunContext, direction: Direction, names: Sequence[str]):
-    """(tokens the patched run sees, activations patched in) for ``direction``."""
+def _runs(
+    ctx: RunContext, direction: Direction, names: Sequence[str], passes: Sequence[Sequence[str]] = ()
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """(tokens the patched run sees, activations patched in) for ``direction``. Each patched pass (the
+    hooks it edits: ``passes``, default one pass over ``names``) starts at its first patched block from
+    the shared run's cached stream, which is asked for here."""
+    arch = ctx.adapter.arch
+    ctx.need([hook for edited in (passes or [names]) for hook in start_hooks(edited, arch)])
     if direction == "denoising":
         _, source = ctx.clean(names)
         return ctx.prompts.corrupt_tokens, source
@@ -58,16 +65,17 @@ def patching_sweep(
     in one batched pass (each patch gets its own copy of the batch).
     """
     roles = list(roles) if roles is not None else [*sorted(ctx.prompts.role_positions), "end"]
-    n_layers = ctx.model.cfg.n_layers
+    n_layers = ctx.adapter.arch.n_layers
     cells = [
         resolve_site(parse_node(f"{site_kind}{layer}@{role}"), ctx.prompts)
         for layer in range(n_layers)
         for role in roles
     ]
     names = sorted({s.hook_name for s in cells})
-    tokens, source = _runs(ctx, direction, names)
-    n = len(ctx.prompts)
     step = copies_per_pass(ctx, len(cells))
+    chunks = [[s.hook_name for s in cells[start : start + step]] for start in range(0, len(cells), step)]
+    tokens, source = _runs(ctx, direction, names, chunks)
+    n = len(ctx.prompts)
     values: list[torch.Tensor] = []
     for start in range(0, len(cells), step):
         chunk = cells[start : start + step]

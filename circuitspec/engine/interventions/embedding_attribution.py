@@ -34,7 +34,8 @@ def _output(ctx: RunContext, site: Site, cache: dict[str, torch.Tensor]) -> tupl
     act = cache[site.hook_name]
     if node.kind is NodeKind.HEAD and site.hook_name.endswith("hook_z"):
         z = act[:, :, site.head]
-        out = z @ ctx.model.blocks[node.layer].attn.W_O[site.head]
+        assert node.layer is not None and site.head is not None
+        out = ctx.adapter.head_write(node.layer, site.head, z)
         first_ln = 1
     elif node.kind is NodeKind.MLP:
         out = act
@@ -45,6 +46,7 @@ def _output(ctx: RunContext, site: Site, cache: dict[str, torch.Tensor]) -> tupl
         keep = torch.zeros(out.shape[:2], dtype=out.dtype, device=out.device)
         keep[torch.arange(out.shape[0]), site.positions.to(out.device)] = 1
         out = out * keep[..., None]
+    assert node.layer is not None
     return out, node.layer, first_ln
 
 

@@ -4,7 +4,8 @@ Entry point: :func:`faithfulness`. Every head (``hook_z`` per head) and MLP (``h
 the circuit is ablated at every position (mean over the prompt set by default); a circuit head or
 MLP pinned to a role is kept only at that role's position. A head named through a channel
 (``L7H5.v``, ``.q``, ``.k``, ``.pattern``) keeps the whole head. Embeddings are always kept. The
-baseline ablates every head and MLP; normalized recovery is
+baseline ablates every head and MLP (one pass with the circuit, from block 0's cached input); normalized
+recovery is
 ``(circuit − baseline) / (clean − baseline)`` per prompt.
 """
 
@@ -15,8 +16,10 @@ from dataclasses import dataclass
 
 import torch
 
+from circuitspec.engine.architecture import Architecture
 from circuitspec.engine.context import RunContext
-from circuitspec.engine.interventions.ablation import Edit, ablation_source, run_edits
+from circuitspec.engine.edits import Edit, run_edits, start_hooks
+from circuitspec.engine.interventions.ablation import ablation_source
 from circuitspec.engine.sites import Site
 from circuitspec.spec.geometry import hook_name
 from circuitspec.spec.nodes import NodeKind, NodeRef
@@ -34,14 +37,14 @@ class Faithfulness:
     recovery: torch.Tensor  # [n] (circuit − baseline) / (clean − baseline)
 
 
-def _all_components(cfg) -> list[Site]:
+def _all_components(arch: Architecture) -> list[Site]:
     """One all-positions site per head and per MLP."""
     sites = []
-    for layer in range(cfg.n_layers):
-        for head in range(cfg.n_heads):
+    for layer in range(arch.n_layers):
+        for head in range(arch.n_heads):
             node = NodeRef(f"L{layer}H{head}", NodeKind.HEAD, layer=layer, head=head)
             sites.append(Site(node, hook_name(node), head, None, None))
-        if not cfg.attn_only:
+        if not arch.attn_only:
             node = NodeRef(f"MLP{layer}", NodeKind.MLP, layer=layer)
             sites.append(Site(node, hook_name(node), None, None, None))
     return sites
@@ -65,8 +68,9 @@ def complement_edits(
     ctx: RunContext, circuits: Sequence[Sequence[Site]], method: str = "mean", seed: int = 0
 ) -> dict[str, Edit]:
     """Edits ablating every head/MLP outside each circuit, stacked along the batch axis."""
-    components = _all_components(ctx.model.cfg)
+    components = _all_components(ctx.adapter.arch)
     names = sorted({s.hook_name for s in components})
+    ctx.need(start_hooks(names, ctx.adapter.arch))  # the ablated pass starts at block 0's input
     _, cache = ctx.clean(names)
     sources = {name: ablation_source(ctx, Site(None, name, None, None, None), method, seed) for name in names}  # type: ignore[arg-type]
     edits: dict[str, Edit] = {}
@@ -84,6 +88,7 @@ def complement_edits(
                     mask &= ~kept.mask(mask)
             masks.append(mask)
         source = sources[name]
+        assert source is not None  # zero / mean / resample always write a value
         edits[name] = Edit(
             mask=torch.cat(masks), values=source.repeat(len(circuits), *([1] * (act.dim() - 1)))
         )

@@ -8,32 +8,18 @@ the unembedding, then scored with the context's metric.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
+from circuitspec.claims.hooks import lens_sites, residual_hook
 from circuitspec.engine.context import RunContext
-from circuitspec.spec.geometry import hook_name
-from circuitspec.spec.nodes import NodeKind, NodeRef
+from circuitspec.errors import CircuitSpecError
+from circuitspec.measurement import Measurement
 
-__all__ = ["lens_sites", "logit_lens", "residual_hook"]
+from .measuring import MeasurementBuilder
 
-
-def lens_sites(n_layers: int, attn_only: bool = False) -> list[tuple[str, float]]:
-    """``(hook-site label, x)`` in forward order; ``resid_post<l>`` is ``resid_pre<l+1>`` so only the last."""
-    sites: list[tuple[str, float]] = []
-    for layer in range(n_layers):
-        sites.append((f"resid_pre{layer}", float(layer)))
-        if not attn_only:
-            sites.append((f"resid_mid{layer}", layer + 0.5))
-    sites.append((f"resid_post{n_layers - 1}", float(n_layers)))
-    return sites
-
-
-def residual_hook(label: str) -> str:
-    """The TransformerLens hook of a residual site label such as ``resid_mid3``."""
-    for kind in (NodeKind.RESID_PRE, NodeKind.RESID_MID, NodeKind.RESID_POST):
-        if label.startswith(kind.value):
-            return hook_name(NodeRef(label, kind, layer=int(label[len(kind.value) :])))
-    raise ValueError(f"'{label}' is not a residual-stream site (resid_pre/resid_mid/resid_post<l>)")
+__all__ = ["lens_sites", "logit_lens", "measure", "residual_hook"]
 
 
 def logit_lens(ctx: RunContext, at: list[str] | None = None) -> dict[str, torch.Tensor]:
@@ -54,3 +40,37 @@ def logit_lens(ctx: RunContext, at: list[str] | None = None) -> dict[str, torch.
             logits = model.unembed(normed[:, None])[:, 0]
             out[label] = ctx.metric(logits, prompts).float().cpu()
     return out
+
+
+def _embedding_lens(b: MeasurementBuilder, claim: Any) -> None:
+    """Encoders: the logit-lens claim reads the embedding lens (cosine of pooled residual vs final)."""
+    from .embedding_lens import embedding_lens, embedding_lens_sites
+
+    target = "reference" if claim.metric in ("cosine", "distance_change") else "final"
+    values = embedding_lens(b.ctx, reference=target)
+    sites = embedding_lens_sites(b.ctx.model.cfg.n_layers)
+    if claim.at:
+        if claim.at not in values:
+            raise CircuitSpecError(f"embedding lens site '{claim.at}' (valid: {', '.join(values)})")
+        b.arrays(value=values[claim.at])
+        return
+    for label, _, x in sites:
+        b.sweep("layer", float(x), value=values[label])
+    b.note(sites=[label for label, _, _ in sites])
+    b.arrays(value=values[sites[-1][0]])
+
+
+def measure(ctx: RunContext, claim: Any, graph: Any, seed: int) -> Measurement:
+    """A ``logit_lens`` claim: the metric at ``at``, or swept over every residual site."""
+    b = MeasurementBuilder(ctx, claim, seed)
+    if getattr(ctx.model, "is_encoder", False):
+        _embedding_lens(b, claim)
+        return b.build()
+    if claim.at:
+        return b.arrays(value=logit_lens(ctx, [claim.at])[claim.at]).build()
+    sites = lens_sites(ctx.model.cfg.n_layers, ctx.model.cfg.attn_only)
+    values = logit_lens(ctx, [label for label, _ in sites])
+    for label, x in sites:
+        b.sweep("layer", x, value=values[label])
+    b.note(sites=[label for label, _ in sites])
+    return b.arrays(value=values[sites[-1][0]]).build()

@@ -15,8 +15,8 @@ import torch
 
 from circuitspec.engine.context import RunContext
 from circuitspec.engine.interventions.ablation import ablation_source, copies_per_pass, edits_for, run_edits
-from circuitspec.engine.interventions.attribution import direct_logit_attribution
 from circuitspec.engine.interventions.faithfulness import complement_edits
+from circuitspec.engine.interventions.logit_attribution import direct_logit_attribution
 from circuitspec.engine.sites import Site, resolve_site
 from circuitspec.spec.nodes import NodeKind, NodeRef, parse_node
 

@@ -17,7 +17,7 @@ from circuitspec.errors import CircuitSpecError
 from circuitspec.spec.schema import ModelShape
 
 if TYPE_CHECKING:  # pragma: no cover
-    from circuitspec.engine.tokenizer import TextTokenizer
+    from circuitspec.tokenizer import TextTokenizer
 
 __all__ = [
     "SPECIALS",
@@ -67,7 +67,7 @@ def word_tokenizer(vocab: Sequence[str]) -> TextTokenizer:
     """A whitespace-split word-level tokenizer over ``vocab`` (built in code, no files)."""
     from tokenizers import Tokenizer, models, pre_tokenizers
 
-    from circuitspec.engine.tokenizer import TextTokenizer
+    from circuitspec.tokenizer import TextTokenizer
 
     backend = Tokenizer(models.WordLevel(vocab={w: i for i, w in enumerate(vocab)}, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
@@ -83,6 +83,7 @@ def blank_model(shape: ModelShape, d_head: int) -> Any:
     """A HookedTransformer of ``shape`` with every parameter set to zero (no LayerNorm, relu MLPs)."""
     import torch
 
+    assert shape.d_vocab is not None and shape.n_ctx is not None, "planted shapes name d_vocab and n_ctx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from transformer_lens import HookedTransformer, HookedTransformerConfig

@@ -16,7 +16,7 @@ from circuitspec.spec.schema import ModelShape
 from circuitspec.zoo import BundledModel, register
 
 if TYPE_CHECKING:  # pragma: no cover
-    from circuitspec.engine.tokenizer import TextTokenizer
+    from circuitspec.tokenizer import TextTokenizer
 
 __all__ = ["CONFIG_PATH", "PACKAGE_DIR", "load", "load_checkpoint_into", "read_config", "resolve_checkpoint"]
 
@@ -71,7 +71,7 @@ def load(checkpoint: int | str | None = None) -> tuple[Any, TextTokenizer]:
     """(HookedTransformer on CPU in eval mode, TextTokenizer) for a bundled checkpoint."""
     import warnings
 
-    from circuitspec.engine.tokenizer import TextTokenizer
+    from circuitspec.tokenizer import TextTokenizer
 
     config = read_config()
     name = resolve_checkpoint(checkpoint, config)

@@ -89,7 +89,7 @@ def new_model(seed: int | None = None):  # -> HookedTransformer
 def encode_prompts(prompts: Sequence[task.TaskPrompt], tokenizer) -> dict[str, torch.Tensor]:
     """Right-padded token ids (BOS first), answer positions, desired/undesired ids.
 
-    ``tokenizer`` is a :class:`circuitspec.engine.tokenizer.TextTokenizer`. Right padding with a
+    ``tokenizer`` is a :class:`circuitspec.tokenizer.TextTokenizer`. Right padding with a
     causal model leaves every real position's activations exactly as unpadded.
     """
     rows = [[tokenizer.bos_id, *tokenizer.encode(p.text)[0]] for p in prompts]
@@ -181,7 +181,7 @@ def train(
     ``stop_after`` ends training early (for reproducibility checks of a prefix). Returns the
     model and ``{checkpoint name: sha256}``.
     """
-    from circuitspec.engine.tokenizer import TextTokenizer
+    from circuitspec.tokenizer import TextTokenizer
 
     out_dir = Path(out_dir)
     tokenizer = TextTokenizer(task.build_tokenizer(), bos_id=0, pad_id=1)
@@ -218,7 +218,7 @@ def train(
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Retrain and rewrite the bundled files (tokenizer, checkpoints, config with hashes and metrics)."""
-    from circuitspec.engine.tokenizer import TextTokenizer
+    from circuitspec.tokenizer import TextTokenizer
     from circuitspec.zoo.toy_sentiment import load_checkpoint_into
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -26,7 +26,7 @@ class TextTokenizer:
     def encode(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
         """Token ids and character spans of ``text`` (no special tokens added)."""
         enc = self.backend.encode(text, add_special_tokens=False)
-        return list(enc.ids), [tuple(o) for o in enc.offsets]
+        return list(enc.ids), [(int(start), int(end)) for start, end in enc.offsets]
 
     def decode(self, ids: list[int]) -> str:
         return self.backend.decode(ids, skip_special_tokens=False)

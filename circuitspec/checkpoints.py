@@ -1,25 +1,32 @@
 """`circuitspec regress` and `circuitspec baseline`: verify one hypothesis on several checkpoints.
 
-Each checkpoint gets a full verification and its own report under
-``reports/<name>/checkpoint-<X>/``; the model is freed before the next one loads. The matrix of
-claims × checkpoints goes to ``reports/<name>/regression.{json,md,html}``.
+The commands above the pipeline; the comparison they report (diffs, the claims × checkpoints
+matrix) is :mod:`circuitspec.regress`, which sits below it. Each checkpoint gets a full verification
+and its own report under ``reports/<name>/checkpoint-<X>/``; the model is freed before the next one
+loads. The matrix of claims × checkpoints goes to ``reports/<name>/regression.{json,md,html}``.
 """
 
 from __future__ import annotations
 
-import gc
 import shutil
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from circuitspec import pipeline
 from circuitspec.errors import CircuitSpecError
+from circuitspec.regress.matrix import (
+    CheckpointRun,
+    RegressionMatrix,
+    build_matrix,
+    print_matrix_table,
+    write_matrix,
+)
+from circuitspec.reports.table import make_console
+from circuitspec.spec.loader import load_hypothesis
 
-from .matrix import CheckpointRun, RegressionMatrix, build_matrix, print_matrix_table, write_matrix
-
-__all__ = ["RegressResult", "baseline", "free_model_memory", "parse_checkpoints", "regress"]
+__all__ = ["RegressResult", "baseline", "parse_checkpoints", "regress"]
 
 
 @dataclass
@@ -43,19 +50,11 @@ def parse_checkpoints(text: str | Sequence[int | str] | None) -> list[int | str]
     return parsed
 
 
-def free_model_memory() -> None:
-    """Collect garbage and return cached GPU memory (only if torch is already imported)."""
-    gc.collect()
-    torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
 def _bundled_checkpoints(bundled: str | None) -> list[int | str]:
     """Every checkpoint a bundled model ships with (known without loading it)."""
     if not bundled:
         return []
-    from circuitspec.zoo.catalog import BUNDLED
+    from circuitspec.zoo.catalog import BUNDLED  # torch-free
 
     model = BUNDLED.get(bundled)
     return list(model.checkpoints) if model is not None else []
@@ -84,10 +83,6 @@ def regress(
     ``run`` replaces :func:`circuitspec.pipeline.run_verification` (tests). Returns the matrix,
     the written paths, and the exit code ``verify`` would give on the last checkpoint.
     """
-    from circuitspec.pipeline import default_report_dir, exit_code
-    from circuitspec.reports.table import make_console
-    from circuitspec.spec.loader import load_hypothesis
-
     console = console or make_console()
     path = Path(file)
     if not path.is_file():
@@ -101,25 +96,25 @@ def regress(
             "no checkpoints to compare: pass --checkpoints A,B,C or list 'checkpoints:' in the YAML",
             file=str(file),
         )
-    if run is None:
-        from circuitspec.pipeline import run_verification as run
-
+    run = run or pipeline.run_verification  # looked up now, so tests may monkeypatch the pipeline
     runs: list[CheckpointRun] = []
     last_code = 0
     for checkpoint in wanted:
         console.print(f"checkpoint {checkpoint}", markup=False)
         result = run(path, checkpoint=checkpoint, seed=seed, progress=progress)
         report_dir = (
-            Path(out) / f"checkpoint-{checkpoint}" if out else default_report_dir(path, spec.name, checkpoint)
+            Path(out) / f"checkpoint-{checkpoint}"
+            if out
+            else pipeline.default_report_dir(path, spec.name, checkpoint)
         )
         _write_checkpoint_report(result, report_dir)
         runs.append(CheckpointRun(checkpoint, list(result.outcomes), report_dir.as_posix()))
-        last_code = exit_code(result.outcomes, allow_inconclusive)
+        last_code = pipeline.exit_code(result.outcomes, allow_inconclusive)
         del result  # the model went out of scope inside the run; drop measurements too
-        free_model_memory()
+        pipeline.free_model_memory()
 
     matrix = build_matrix(spec.name, path.as_posix(), runs)
-    out_dir = Path(out) if out else default_report_dir(path, spec.name, None)
+    out_dir = Path(out) if out else pipeline.default_report_dir(path, spec.name, None)
     for run_ in runs:  # links inside the matrix pages are relative to them
         if run_.report_dir:
             matrix.report_dirs[str(run_.checkpoint)] = _relative(Path(run_.report_dir), out_dir)
@@ -147,20 +142,16 @@ def baseline(
     run: Callable[..., Any] | None = None,
 ) -> Path:
     """Verify ``file`` and keep its report.json as the baseline (default ``reports/<name>/baseline.json``)."""
-    from circuitspec.pipeline import default_report_dir
-    from circuitspec.reports.table import make_console
-
     console = console or make_console()
     path = Path(file)
     if not path.is_file():
         raise CircuitSpecError(f"no such hypothesis file (looked at {path.resolve()})", file=str(file))
-    if run is None:
-        from circuitspec.pipeline import run_verification as run
+    run = run or pipeline.run_verification
     result = run(path, checkpoint=checkpoint, seed=seed, progress=progress)
     name = result.hypothesis.spec.name
-    report_dir = default_report_dir(path, name, checkpoint)
+    report_dir = pipeline.default_report_dir(path, name, checkpoint)
     written = _write_checkpoint_report(result, report_dir)
-    target = Path(out) if out else default_report_dir(path, name, None) / "baseline.json"
+    target = Path(out) if out else pipeline.default_report_dir(path, name, None) / "baseline.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     if Path(written["json"]).resolve() != target.resolve():
         shutil.copyfile(written["json"], target)

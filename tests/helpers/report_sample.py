@@ -1,6 +1,7 @@
-"""A synthetic :class:`ReportInput` touching every plot type, for tests and for previewing the layout.
+"""A synthetic :class:`ReportInput` touching every plot type, for report tests and the report benchmark.
 
-The numbers are made up (seeded), not the output of a model; nothing here is used by a real run.
+The numbers are made up (seeded), not the output of a model. Test data, so it lives under tests/;
+``tests/test_reports_pipeline.py`` renders the real pipeline's output on a bundled hypothesis.
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from circuitspec.measurement import Measurement, RunCost, SweepPoint
+from circuitspec.measurement import AttentionPattern, HeadGrid, Measurement, RunCost, SweepPoint, TargetValues
+from circuitspec.reports.model import ReportInput
 from circuitspec.stats.outcome import ClaimOutcome, Interval, PointOutcome
-
-from .model import ReportInput
 
 __all__ = ["sample_report_input"]
 
@@ -48,7 +48,7 @@ def sample_report_input(seed: int = 0, seconds: float = 1.5) -> ReportInput:
         ClaimOutcome("dla_negative", "attribution", "mean < 0", "mean", -2.3, ci95, "pass",
                      "the whole 95% CI [-2.9, -1.7] lies below 0", n),
         Measurement("dla_negative", "attribution", n, arrays={"value": rng.normal(-2.3, 1.5, n)},
-                    extra={"per_target": {"L7H5": rng.normal(-1.4, 1, n), "L8H4": rng.normal(-0.9, 1, n)}},
+                    plots=[TargetValues({"L7H5": rng.normal(-1.4, 1, n), "L8H4": rng.normal(-0.9, 1, n)})],
                     cost=RunCost(2, 40 * 12, 0.8 * seconds)),
         _claim("dla_negative", "attribution", ["L7H5", "L8H4"], "mean < 0", "Mover heads write the answer."),
     )  # fmt: skip
@@ -64,8 +64,7 @@ def sample_report_input(seed: int = 0, seconds: float = 1.5) -> ReportInput:
                      points=lens_points),
         Measurement("lens_rises", "logit_lens", n, sweep_variable="layer",
                     sweep=[SweepPoint(layer, {"value": rng.normal(0.4 * layer, 1, n)}) for layer in layers],
-                    extra={"grid": {"rows": [f"L{i}" for i in range(6)], "cols": [f"H{j}" for j in range(4)],
-                                    "values": rng.normal(0, 1, (6, 4)).tolist()}},
+                    plots=[HeadGrid(rng.normal(0, 1, (6, 4)).tolist())],
                     cost=RunCost(1, 480, 0.3 * seconds)),
         _claim("lens_rises", "logit_lens", [], "mean increases with layer"),
     )  # fmt: skip
@@ -78,7 +77,7 @@ def sample_report_input(seed: int = 0, seconds: float = 1.5) -> ReportInput:
                      Interval(0.26, 0.36, 0.95, "BCa"), "inconclusive",
                      "the 95% CI [0.26, 0.36] straddles 0.3", n),
         Measurement("name_mover_attends", "attention", n, arrays={"value": rng.beta(3, 7, n)},
-                    extra={"attention": {"tokens": tokens, "pattern": pattern.tolist()}},
+                    plots=[AttentionPattern(tokens, pattern.tolist())],
                     cost=RunCost(1, 480, 0.2 * seconds)),
         _claim("name_mover_attends", "attention", ["L9H9"], "mean > 0.3"),
     )  # fmt: skip

@@ -1,0 +1,1 @@
+"""Slow plain-hook reimplementations the engine is checked against (never shipped in the package)."""
