@@ -9,10 +9,10 @@ import torch
 from circuitspec.engine.context import RunContext
 from circuitspec.engine.interventions.path_patching import (
     PathJob,
-    measure_path_patching,
     path_patch_edges,
     path_patch_jobs,
 )
+from circuitspec.engine.interventions.path_patching import measure as measure_path_patching
 from circuitspec.engine.metrics import logit_diff
 from circuitspec.errors import CircuitSpecError
 from circuitspec.spec.nodes import parse_node
@@ -215,7 +215,7 @@ def test_measure_path_patching_entry_point(direction):
     for claim_id in ("one", "joint"):
         claim = PathPatchingClaim(id=claim_id, kind="path_patching", expect="mean < 0", direction=direction)
         ctx = _ctx(model, prompts)
-        m = measure_path_patching(ctx, claim, graph)
+        m = measure_path_patching(ctx, claim, graph, 0)
         chains = graph.chains(claim_id)
         job = PathJob.chain(chains[0]) if len(chains) == 1 else PathJob.joint([(c[0], c[1]) for c in chains])
         expected = _naive_metric(model, prompts, job, direction=direction)
@@ -236,7 +236,7 @@ def test_several_multi_hop_paths_in_one_claim_are_refused():
     graph = _Graph({"c": ["L0H1 -> L1H0.v -> logits", "L0H0 -> L2H1.q"]})
     claim = PathPatchingClaim(id="c", kind="path_patching", expect="mean < 0")
     with pytest.raises(CircuitSpecError, match="each: true"):
-        measure_path_patching(_ctx(model, prompts), claim, graph)
+        measure_path_patching(_ctx(model, prompts), claim, graph, 0)
 
 
 @pytest.mark.parametrize("channel", ["v", "k"])

@@ -13,9 +13,9 @@ from circuitspec.engine.context import RunContext
 from circuitspec.engine.interventions.scrubbing import (
     build_plan,
     hypothesis_edges,
-    measure_causal_scrubbing,
     scrub,
 )
+from circuitspec.engine.interventions.scrubbing import measure as measure_causal_scrubbing
 from circuitspec.engine.metrics import logit_diff
 from circuitspec.engine.prompts import PromptSet
 from circuitspec.errors import CircuitSpecError
@@ -147,7 +147,7 @@ def _measure(model, prompts, paths, equivalence, samples=4):
         samples=samples,
     )
     ctx = RunContext(model=model, prompts=prompts, metric=logit_diff)
-    return measure_causal_scrubbing(ctx, claim, _Graph({"scrub": _chains(*paths)}))
+    return measure_causal_scrubbing(ctx, claim, _Graph({"scrub": _chains(*paths)}), 0)
 
 
 def test_planted_circuit_true_hypothesis_recovers_everything():
@@ -258,8 +258,8 @@ def test_the_run_seed_changes_the_resampled_inputs():
     graph = _Graph({"scrub": _chains(*WITHOUT_L1H1)})
     intervened = {}
     for seed in (0, 12345):
-        ctx = RunContext(model=model, prompts=prompts, metric=logit_diff, seed=seed)
-        m = measure_causal_scrubbing(ctx, claim, graph)
+        ctx = RunContext(model=model, prompts=prompts, metric=logit_diff)
+        m = measure_causal_scrubbing(ctx, claim, graph, seed)
         assert m.seed == seed
         intervened[seed] = m.arrays["intervened"]
     assert np.abs(intervened[0] - intervened[12345]).max() > 1e-4

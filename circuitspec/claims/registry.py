@@ -82,11 +82,11 @@ _KINDS = [
         hooks.target_hooks, target=rules.EDITABLE, random_baseline=True,
     ),
     ClaimKind(
-        "path_patching", schema.PathPatchingClaim, f"{_ENGINE}.path_patching_claim:measure", hooks.path_hooks,
+        "path_patching", schema.PathPatchingClaim, f"{_ENGINE}.path_patching:measure", hooks.path_hooks,
         paths=True, sender=rules.PATH_SENDER, receiver=rules.PATH_RECEIVER, check=checks.check_path_patching,
     ),
     ClaimKind(
-        "causal_scrubbing", schema.CausalScrubbingClaim, f"{_ENGINE}.scrubbing_claim:measure",
+        "causal_scrubbing", schema.CausalScrubbingClaim, f"{_ENGINE}.scrubbing:measure",
         hooks.path_hooks, target=rules.SCRUB_TARGET, paths=True, sender=rules.SCRUB_SENDER,
         receiver=rules.SCRUB_RECEIVER, encoder=False, encoder_reason=_SCRUB_ON_ENCODERS,
         check=checks.check_scrubbing,

@@ -17,6 +17,7 @@ import torch
 
 from .adapter import ModelAdapter, adapt
 from .prompts import PromptSet
+from .shared_runs import slice_run
 
 __all__ = ["Hook", "PassCounter", "RunContext"]
 
@@ -48,7 +49,6 @@ class RunContext:
     metric: Callable[..., torch.Tensor]
     counter: PassCounter = field(default_factory=PassCounter)
     _cache: dict[str, Any] = field(default_factory=dict)
-    seed: int = 0  # seeds every resampling a claim does (resample ablation, scrubbing, random circuits)
 
     @property
     def adapter(self) -> ModelAdapter:
@@ -159,9 +159,17 @@ class RunContext:
             wanted = set(self._cache.get("_needed", set())) | set(names) | covered
             wanted |= set(self.adapter.arch.stream_hooks)  # where edited passes start (run_edits)
             wanted = {n for n in wanted if known is None or n in known}
-            self._cache[key] = self.run(tokens, cache_names=sorted(wanted))
+            source = self._cache.get(f"{key}:from")
+            if source is not None:  # this prompt set's prompts are rows of a larger set's run
+                self._cache[key] = slice_run(source.context.shared_run(key, sorted(wanted)), source)
+            else:
+                self._cache[key] = self.run(tokens, cache_names=sorted(wanted))
             covered |= wanted
         return self._cache[key]
+
+    def shared_run(self, key: str, names: Sequence[str] = ()) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The shared ``clean`` or ``corrupt`` run (as :meth:`clean` / :meth:`corrupted`)."""
+        return self.clean(names) if key == "clean" else self.corrupted(names)
 
     def reference(self) -> torch.Tensor:
         """Encoders: ``[n, d]`` embeddings of each prompt's ``reference`` text (one hook-free pass)."""

@@ -24,6 +24,7 @@ from .context import PassCounter, RunContext
 from .metrics import make_metric
 from .models import LoadedModel
 from .prompts import PromptSet, build_prompt_set
+from .shared_runs import link_to_superset
 
 if TYPE_CHECKING:
     import torch
@@ -54,6 +55,7 @@ def _prompt_sets(
     for claim in graph.claims:
         groups.setdefault(tuple(graph.templates(claim.id)), []).append(claim.id)
     out: dict[tuple[str, ...], tuple[PromptSet | str, PassCounter, dict[str, Any]]] = {}
+    counter = PassCounter()  # one counter: a run shared between prompt sets is charged once
     for templates, claim_ids in groups.items():
         prompts: PromptSet | str
         try:
@@ -63,8 +65,25 @@ def _prompt_sets(
         except (CircuitSpecError, ValueError, KeyError) as exc:
             prompts = _one_line(exc)
         cache: dict[str, Any] = {"_needed": needed_hooks(graph, claim_ids, loaded.model.cfg)}
-        out[templates] = (prompts, PassCounter(), cache)
+        out[templates] = (prompts, counter, cache)
+    _share_runs(out, loaded)
     return out
+
+
+def _share_runs(
+    sets: dict[tuple[str, ...], tuple[PromptSet | str, PassCounter, dict[str, Any]]], loaded
+) -> None:
+    """Let each prompt set read its clean / corrupted runs from the largest set holding its templates,
+    which then caches every hook either needs (one run instead of several, see ``shared_runs``)."""
+    for templates, (prompts, counter, cache) in sets.items():
+        supersets = [t for t in sets if set(templates) < set(t) and not isinstance(sets[t][0], str)]
+        if isinstance(prompts, str) or not supersets:
+            continue
+        large_prompts, _, large_cache = sets[max(supersets, key=len)]
+        assert not isinstance(large_prompts, str)
+        large = RunContext(loaded.model, large_prompts, _metric_not_set, counter, large_cache)
+        if link_to_superset(cache, prompts, large):
+            large_cache["_needed"] = large_cache["_needed"] | cache["_needed"]
 
 
 def run_claims(
@@ -127,9 +146,7 @@ def measure_claim(
     start = time.perf_counter()
     kind = claim_kind(claim.kind)
     try:
-        ctx = RunContext(
-            loaded.model, prompts, metric=_metric_not_set, counter=counter, _cache=cache, seed=seed
-        )
+        ctx = RunContext(loaded.model, prompts, metric=_metric_not_set, counter=counter, _cache=cache)
         ctx.need(sorted(kind.needed_hooks(claim, graph, loaded.model.cfg)))
         _check_encoder_claim(loaded.model, claim)
         ctx.metric = make_metric(claim.metric, lambda: ctx.clean()[0], prompts, reference=ctx.reference)

@@ -24,7 +24,7 @@ from circuitspec.engine.sites import Site
 from circuitspec.spec.geometry import hook_name
 from circuitspec.spec.nodes import NodeKind, NodeRef
 
-__all__ = ["Faithfulness", "complement_edits", "faithfulness"]
+__all__ = ["Faithfulness", "complement_edits", "faithfulness", "fully_ablated"]
 
 _HEAD_CHANNELS = (NodeKind.HEAD_Q, NodeKind.HEAD_K, NodeKind.HEAD_V, NodeKind.HEAD_PATTERN)
 
@@ -95,16 +95,25 @@ def complement_edits(
     return edits
 
 
+def fully_ablated(ctx: RunContext, method: str = "mean", seed: int = 0) -> torch.Tensor:
+    """Metric ``[n]`` with every head and MLP ablated: computed once per prompt set, method and seed,
+    and shared by faithfulness claims and their random-circuit baselines."""
+
+    def compute() -> torch.Tensor:
+        edits = complement_edits(ctx, [[]], method, seed)
+        return ctx.metric(run_edits(ctx, ctx.prompts.tokens, edits), ctx.prompts).float().cpu()
+
+    return ctx.cached(f"faithfulness:ablated:{method}:{seed}", compute)
+
+
 def faithfulness(ctx: RunContext, sites: Sequence[Site], method: str = "mean", seed: int = 0) -> Faithfulness:
     """Clean, fully ablated and circuit-only metrics ``[n]`` and the per-prompt normalized recovery."""
     if method not in ("zero", "mean", "resample"):
         raise ValueError(f"faithfulness ablation '{method}' is not one of zero, mean, resample")
     prompts = ctx.prompts
-    n = len(prompts)
     clean_logits, _ = ctx.clean()
-    edits = complement_edits(ctx, [[], list(sites)], method, seed)
-    logits = run_edits(ctx, prompts.tokens, edits, copies=2)
-    baseline = ctx.metric(logits[:n], prompts).float().cpu()
-    circuit = ctx.metric(logits[n:], prompts).float().cpu()
+    baseline = fully_ablated(ctx, method, seed)
+    logits = run_edits(ctx, prompts.tokens, complement_edits(ctx, [list(sites)], method, seed))
+    circuit = ctx.metric(logits, prompts).float().cpu()
     clean = ctx.metric(clean_logits, prompts).float().cpu()
     return Faithfulness(clean, baseline, circuit, (circuit - baseline) / (clean - baseline))

@@ -15,13 +15,14 @@ from ..context import RunContext
 from ..paths import Pair, PathJob, job_for_chains, path_patch_edges, path_patch_jobs
 from .measuring import MeasurementBuilder
 
-__all__ = ["Pair", "PathJob", "measure_path_patching", "path_patch_edges", "path_patch_jobs"]
+__all__ = ["Pair", "PathJob", "measure", "path_patch_edges", "path_patch_jobs"]
 
 
-def measure_path_patching(ctx: RunContext, claim: Any, graph: Any) -> Measurement:
-    """The entry point for a ``path_patching`` claim: per-prompt patched, clean and corrupted metrics."""
+def measure(ctx: RunContext, claim: Any, graph: Any, seed: int) -> Measurement:
+    """A ``path_patching`` claim: per-prompt patched, clean and corrupted metrics (no resampling:
+    ``seed`` is only recorded)."""
     job = job_for_chains(claim.id, graph.chains(claim.id))
-    b = MeasurementBuilder(ctx, claim, ctx.seed)
+    b = MeasurementBuilder(ctx, claim, seed)
     patched, base, source = path_patch_jobs(ctx, [job], mlps=claim.mlps, direction=claim.direction)
     clean, corrupt = (base, source) if claim.direction == "noising" else (source, base)
     return b.arrays(value=patched[0] - base, clean=clean, corrupt=corrupt, intervened=patched[0]).build()

@@ -15,7 +15,7 @@ import torch
 
 from circuitspec.engine.context import RunContext
 from circuitspec.engine.interventions.ablation import ablation_source, copies_per_pass, edits_for, run_edits
-from circuitspec.engine.interventions.faithfulness import complement_edits
+from circuitspec.engine.interventions.faithfulness import complement_edits, fully_ablated
 from circuitspec.engine.interventions.logit_attribution import direct_logit_attribution
 from circuitspec.engine.sites import Site, resolve_site
 from circuitspec.spec.nodes import NodeKind, NodeRef, parse_node
@@ -89,29 +89,39 @@ def random_baseline(
     direction: str = "denoising",
     seed: int = 0,
 ) -> np.ndarray:
-    """The statistic ``stat`` of a ``kind`` claim run on each node set: ``[len(node_sets)]``."""
+    """The statistic ``stat`` of a ``kind`` claim run on each node set: ``[len(node_sets)]``.
+
+    Node sets drawn twice are run once (the statistic of a set is deterministic given the seed).
+    """
     prompts = ctx.prompts
-    circuits = [[resolve_site(node, prompts) for node in nodes] for nodes in node_sets]
+    keys = [tuple(sorted(node.text for node in nodes)) for nodes in node_sets]
+    distinct = list(dict.fromkeys(keys))
+    first = {key: node_sets[keys.index(key)] for key in distinct}
+    circuits = [[resolve_site(node, prompts) for node in first[key]] for key in distinct]
+    values = dict(
+        zip(distinct, _statistics(ctx, kind, circuits, stat, method, alpha, direction, seed), strict=True)
+    )
+    return np.array([values[key] for key in keys])
+
+
+def _statistics(ctx, kind, circuits: list[list[Site]], stat, method, alpha, direction, seed) -> list[float]:
+    """The statistic of each circuit, batched several circuits per pass."""
+    prompts = ctx.prompts
     if kind == "attribution":
-        return np.array(
-            [statistic({"value": direct_logit_attribution(ctx, c).numpy()}, stat) for c in circuits]
-        )
+        return [statistic({"value": direct_logit_attribution(ctx, c).numpy()}, stat) for c in circuits]
     clean_logits, _ = ctx.clean()
     clean = ctx.metric(clean_logits, prompts).float().cpu().numpy()
-    corrupt_logits, _ = ctx.corrupted()
-    corrupt = ctx.metric(corrupt_logits, prompts).float().cpu().numpy()
     if kind == "faithfulness":  # its baseline is the fully ablated run, not the corrupted prompts
-        ablated = run_edits(ctx, prompts.tokens, complement_edits(ctx, [[]], method, seed))
-        corrupt = ctx.metric(ablated, prompts).float().cpu().numpy()
+        corrupt = fully_ablated(ctx, method, seed).numpy()
+    else:
+        corrupt = ctx.metric(ctx.corrupted()[0], prompts).float().cpu().numpy()
     step = copies_per_pass(ctx, len(circuits))
     results: list[float] = []
     for start in range(0, len(circuits), step):
         chunk = circuits[start : start + step]
-        metrics = _run_chunk(ctx, kind, chunk, method, alpha, direction, seed)
-        for value in metrics:
-            arrays = _arrays(kind, direction, value.numpy(), clean, corrupt)
-            results.append(statistic(arrays, stat))
-    return np.array(results)
+        for value in _run_chunk(ctx, kind, chunk, method, alpha, direction, seed):
+            results.append(statistic(_arrays(kind, direction, value.numpy(), clean, corrupt), stat))
+    return results
 
 
 def _run_chunk(ctx, kind, chunk: list[list[Site]], method, alpha, direction, seed) -> list[torch.Tensor]:

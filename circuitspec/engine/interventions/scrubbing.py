@@ -3,7 +3,7 @@
 
 Each hypothesis node has an *equivalence*: the data-row fields it computes (``equivalence`` in the
 claim; ``default`` for unlisted nodes; without ``default`` an unlisted node keeps its prompt's exact
-row). Resampling is seeded by the run's seed (``ctx.seed``), so ``verify --seed`` changes the
+row). Resampling is seeded by the seed ``measure`` is given (the run's), so ``verify --seed`` changes the
 resampled inputs. Reported per prompt (means over samples): ``intervened`` the scrubbed metric,
 ``clean`` the model's metric, ``corrupt`` the random-scrub metric (the empty hypothesis: the whole
 run on a random prompt), so ``recovered = (L_scrubbed − L_random) / (L_model − L_random)``. The
@@ -25,7 +25,7 @@ from ..prompts import PromptSet
 from ..scrubbing import ScrubPlan, build_plan, clean_run, hypothesis_edges, scrub
 from .measuring import MeasurementBuilder
 
-__all__ = ["ScrubPlan", "build_plan", "hypothesis_edges", "measure_causal_scrubbing", "scrub"]
+__all__ = ["ScrubPlan", "build_plan", "hypothesis_edges", "measure", "scrub"]
 
 
 def _row_prompts(prompts: PromptSet, idx: np.ndarray) -> PromptSet:
@@ -53,11 +53,11 @@ def _end_logits(ctx: RunContext, logits: torch.Tensor) -> torch.Tensor:
     return logits[torch.arange(logits.shape[0]), ctx.prompts.lengths - 1]
 
 
-def measure_causal_scrubbing(ctx: RunContext, claim: Any, graph: Any) -> Measurement:
-    """The entry point for a ``causal_scrubbing`` claim (see the module docstring)."""
-    b = MeasurementBuilder(ctx, claim, ctx.seed)
+def measure(ctx: RunContext, claim: Any, graph: Any, seed: int) -> Measurement:
+    """A ``causal_scrubbing`` claim (see the module docstring); ``seed`` draws every resampled input."""
+    b = MeasurementBuilder(ctx, claim, seed)
     edges = hypothesis_edges(graph.chains(claim.id), graph.targets(claim.id))
-    plan = build_plan(ctx.prompts, edges, claim.equivalence, claim.samples, ctx.seed)
+    plan = build_plan(ctx.prompts, edges, claim.equivalence, claim.samples, seed)
     scrubbed_logits, counts = scrub(ctx, plan)
     clean_logits, _ = clean_run(ctx)
     n = len(ctx.prompts)
