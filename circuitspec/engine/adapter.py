@@ -60,6 +60,8 @@ class ModelAdapter(Protocol):
 
     def mlp_call(self, layer: int, resid_mid: torch.Tensor) -> torch.Tensor: ...
 
+    def attention_output(self, layer: int, z: torch.Tensor) -> torch.Tensor: ...
+
     def final_norm(self, resid: torch.Tensor) -> torch.Tensor: ...
 
     def unembed_at(self, resid: torch.Tensor, positions: torch.Tensor) -> torch.Tensor: ...
@@ -116,7 +118,8 @@ class HookedTransformerAdapter:
             stop_at_layer = n_layers
         if stop_at_layer is not None:
             kwargs["stop_at_layer"] = stop_at_layer
-        with torch.inference_mode(), self.model.hooks(fwd_hooks=list(hooks)):
+        last_mlp = self._last_mlp_at(ends, hooks) if read_out and (start_at_layer or 0) < n_layers else None
+        with torch.inference_mode(), self.model.hooks(fwd_hooks=list(hooks)), last_mlp or _nothing():
             if (start_at_layer or 0) >= n_layers:
                 out = inputs.to(self.device)
             else:
@@ -124,6 +127,19 @@ class HookedTransformerAdapter:
             if not read_out:
                 return out
             return self.readout(out, ends, attention_mask)
+
+    def _last_mlp_at(
+        self, ends: torch.Tensor | None, hooks: Sequence[Hook]
+    ) -> contextlib.AbstractContextManager[None] | None:
+        """When only ``ends`` are read out, the last block's MLP runs at those positions alone (its
+        output elsewhere is never read); None where a hook reads or edits that MLP or what follows it."""
+        last = self.arch.n_layers - 1
+        touched = (f"blocks.{last}.mlp.", f"blocks.{last}.hook_mlp_out", f"blocks.{last}.hook_resid_post")
+        if ends is None or self.arch.attn_only or self.arch.encoder:
+            return None
+        if any(not isinstance(name, str) or name.startswith(touched) for name, _ in hooks):
+            return None
+        return _mlp_at_positions(self.model.blocks[last].mlp, ends.to(self.device))
 
     def readout(
         self, resid: torch.Tensor, ends: torch.Tensor | None, attention_mask: torch.Tensor | None = None
@@ -183,6 +199,11 @@ class HookedTransformerAdapter:
         block = self.model.blocks[layer]
         return block.mlp(block.ln2(resid_mid))
 
+    def attention_output(self, layer: int, z: torch.Tensor) -> torch.Tensor:
+        """What block ``layer``'s attention adds to the stream for the heads' ``z`` ``[rows, pos, h, d]``."""
+        attn = self.model.blocks[layer].attn
+        return torch.einsum("bphd,hdm->bpm", z, attn.W_O) + attn.b_O
+
     def final_norm(self, resid: torch.Tensor) -> torch.Tensor:
         """The final norm the unembedding reads through (identity when the model has none)."""
         if self.arch.norm == "none" or not hasattr(self.model, "ln_final"):
@@ -221,6 +242,34 @@ class HookedTransformerAdapter:
         finally:
             self.model.set_use_split_qkv_input(old_split)
             self.model.set_use_hook_mlp_in(old_mlp_in)
+
+
+@contextlib.contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+@contextlib.contextmanager
+def _mlp_at_positions(mlp: torch.nn.Module, ends: torch.Tensor) -> Iterator[None]:
+    """Run ``mlp`` on one position per row (``ends``) and place its output there, zeros elsewhere."""
+    shape: list[torch.Size] = []
+
+    def narrow(module: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        x = args[0]
+        shape[:] = [x.shape]
+        return (x[torch.arange(x.shape[0], device=x.device), ends][:, None], *args[1:])
+
+    def widen(module: Any, args: tuple[Any, ...], out: torch.Tensor) -> torch.Tensor:
+        full = out.new_zeros(*shape[0][:2], out.shape[-1])
+        full[torch.arange(out.shape[0], device=out.device), ends] = out[:, 0]
+        return full
+
+    handles = [mlp.register_forward_pre_hook(narrow), mlp.register_forward_hook(widen)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def adapt(model: Any) -> ModelAdapter:

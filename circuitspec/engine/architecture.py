@@ -36,6 +36,7 @@ class Architecture:
     residual: Literal["pre_norm", "post_norm"] = "pre_norm"
     norm: Literal["layernorm", "rmsnorm", "none"] = "layernorm"
     parallel_attn_mlp: bool = False
+    sublayer_output_norms: bool = False  # Gemma 2/3: outputs normalised again before the stream adds them
     gated_mlp: bool = False
     attn_only: bool = False
     tied_embeddings: bool = False
@@ -59,6 +60,7 @@ class Architecture:
             residual="post_norm" if encoder else "pre_norm",
             norm=_NORMS.get(cfg.normalization_type, "layernorm"),  # type: ignore[arg-type]
             parallel_attn_mlp=bool(getattr(cfg, "parallel_attn_mlp", False)),
+            sublayer_output_norms=bool(getattr(cfg, "use_normalization_before_and_after", False)),
             gated_mlp=bool(getattr(cfg, "gated_mlp", False)),
             attn_only=bool(cfg.attn_only),
             tied_embeddings=bool(getattr(cfg, "tie_word_embeddings", False)),
@@ -70,6 +72,13 @@ class Architecture:
     def stream_is_sum(self) -> bool:
         """Whether the residual stream is the sum of the embeddings and every component's output."""
         return self.residual == "pre_norm"
+
+    @property
+    def attention_adds_heads(self) -> bool:
+        """Whether block ``L``'s stream after attention is its input + ``Σ_h z_h W_O[h] + b_O`` and the
+        MLP reads that sum (sequential pre-norm blocks without output norms), so a pass editing only
+        ``hook_z`` of ``L`` may start at the MLP of ``L`` from cached values."""
+        return self.stream_is_sum and not self.parallel_attn_mlp and not self.sublayer_output_norms
 
     @property
     def grouped_query(self) -> bool:

@@ -247,12 +247,34 @@ def _group_pass(
     if resid is None or layer is None:  # from the tokens (embedding edits, or the stream is not cached)
         batch = tokens.repeat(count, 1) if count > 1 else tokens
         return ctx.forward(batch, [(name, edit.hook) for name, edit in edits.items()])
+    after_attention = None if run is None else _after_attention(ctx, run, edits, layer, count, resid)
+    if after_attention is not None:
+        return after_attention
     resid = resid.repeat(count, *([1] * (resid.dim() - 1)))
     before = f"blocks.{layer - 1}.hook_resid_post"  # pre-norm: the same stream as the start's input
     if arch.stream_is_sum and before in edits:  # that hook would not fire in a pass starting after it
         resid = edits[before].apply(resid)
     hooks = [(name, edit.hook) for name, edit in edits.items() if name != before]
     return ctx.forward(resid, hooks, start_at_layer=layer)
+
+
+def _after_attention(
+    ctx: RunContext, run: str, edits: dict[str, Edit], layer: int, count: int, resid: torch.Tensor
+) -> torch.Tensor | None:
+    """A pass whose only edits are on ``hook_z`` of block ``layer`` starts after that block's attention:
+    its output is recomputed from the cached ``z`` with the edit applied (``Σ_h z_h W_O[h] + b_O``), so
+    the block's attention never runs again. None where the architecture or the cache do not allow it."""
+    z_hook = f"blocks.{layer}.attn.hook_z"
+    adapter = ctx.adapter
+    z = ctx.cached_activation(run, z_hook)
+    if set(edits) != {z_hook} or z is None or not adapter.arch.attention_adds_heads:
+        return None
+    z = edits[z_hook].apply(z.repeat(count, *([1] * (z.dim() - 1))))
+    with torch.inference_mode():
+        resid_mid = resid.repeat(count, 1, 1) + adapter.attention_output(layer, z)
+        resid_post = resid_mid if adapter.arch.attn_only else resid_mid + adapter.mlp_call(layer, resid_mid)
+    ctx.counter.layer_passes += z.shape[0] / adapter.arch.n_layers  # block ``layer``, counted whole
+    return ctx.forward(resid_post, start_at_layer=layer + 1)
 
 
 def _rows(copy: int, n: int) -> torch.Tensor:
