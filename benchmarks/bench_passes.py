@@ -6,7 +6,8 @@ unpacked with ``git archive`` into ``--old-dir``, leaving this checkout's git st
 working tree. Printed per tree: the pipeline's counted forward passes (``RunCost.forward_passes``
 summed over claims: one per prompt sequence, a partial pass counted whole), real tokens, and
 full-pass equivalents measured the same way in both trees, independent of either counter: every
-call of a transformer block adds its batch rows, divided by the number of blocks. Then the ratios.
+call of a transformer block (or of one block's MLP alone, counted as a whole block) adds its batch
+rows, divided by the number of blocks. Then the ratios.
 
 Run: ``python benchmarks/bench_passes.py`` (about a minute; see benchmarks/README.md).
 """
@@ -37,6 +38,15 @@ def counted(self, resid, *args, **kwargs):
     rows[0] += int(resid.shape[0])
     return forward(self, resid, *args, **kwargs)
 TransformerBlock.forward = counted
+try:  # this tree: a head edit may rerun only its block's MLP (adapter.mlp_call); count it as a whole block
+    from circuitspec.engine.adapter import HookedTransformerAdapter
+    mlp_call = HookedTransformerAdapter.mlp_call
+    def counted_mlp(self, layer, resid_mid):
+        rows[0] += int(resid_mid.shape[0])
+        return mlp_call(self, layer, resid_mid)
+    HookedTransformerAdapter.mlp_call = counted_mlp
+except ImportError:  # the old tree has no adapter
+    pass
 import circuitspec
 from circuitspec.pipeline import run_verification
 warnings.simplefilter("ignore")
