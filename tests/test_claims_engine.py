@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from circuitspec.engine.architecture import Architecture
 from circuitspec.engine.context import PassCounter
 from circuitspec.engine.planner import measure_claim, needed_hooks
 from circuitspec.engine.prompts import build_prompt_set
@@ -52,13 +53,14 @@ def test_path_patching_after_another_claim_adds_no_clean_or_corrupted_pass(toy):
     assert graph.templates(first.id) == graph.templates(path.id)
     prompts = _prompts(toy, path.id)
     # as the planner runs them: one cache per prompt set, asked up front for every claim's hooks
-    counter, cache = PassCounter(), {"_needed": needed_hooks(graph, [first.id, path.id], loaded.model.cfg)}
+    arch = Architecture.of(loaded.model)
+    counter, cache = PassCounter(), {"_needed": needed_hooks(graph, [first.id, path.id], arch)}
     assert measure_claim(graph, first, loaded, prompts, counter, cache).error is None
     clean, corrupt = cache["clean"], cache["corrupt"]  # activation patching ran both shared runs
     shared = measure_claim(graph, path, loaded, prompts, counter, cache)
     assert shared.error is None and cache["clean"] is clean and cache["corrupt"] is corrupt
     # the same claim measured a second time on its own context costs only its own passes
-    alone_counter, alone = PassCounter(), {"_needed": needed_hooks(graph, [path.id], loaded.model.cfg)}
+    alone_counter, alone = PassCounter(), {"_needed": needed_hooks(graph, [path.id], arch)}
     assert measure_claim(graph, path, loaded, prompts, alone_counter, alone).error is None
     cold = alone_counter.forward_passes  # includes the clean and corrupted runs
     again = measure_claim(graph, path, loaded, prompts, alone_counter, alone)

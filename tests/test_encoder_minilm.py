@@ -201,16 +201,19 @@ def test_embedding_lens_ends_at_the_final_embedding(minilm):
 
 
 def test_unsupported_kinds_and_metrics_are_one_line_errors(minilm):
+    from circuitspec.engine.architecture import Architecture
     from circuitspec.engine.planner import _check_encoder_claim
     from circuitspec.spec.schema import AblationClaim, CausalScrubbingClaim, PathPatchingClaim
 
+    arch = Architecture.of(minilm[0])
+
     with pytest.raises(CircuitSpecError, match="post-LN encoder's stream is renormalised"):
         _check_encoder_claim(
-            minilm[0], CausalScrubbingClaim.model_construct(kind="causal_scrubbing", metric="cosine")
+            arch, CausalScrubbingClaim.model_construct(kind="causal_scrubbing", metric="cosine")
         )
-    _check_encoder_claim(minilm[0], PathPatchingClaim.model_construct(kind="path_patching", metric="cosine"))
+    _check_encoder_claim(arch, PathPatchingClaim.model_construct(kind="path_patching", metric="cosine"))
     with pytest.raises(CircuitSpecError, match="needs next-token logits"):
-        _check_encoder_claim(minilm[0], AblationClaim.model_construct(kind="ablation", metric="logit_diff"))
+        _check_encoder_claim(arch, AblationClaim.model_construct(kind="ablation", metric="logit_diff"))
 
 
 def test_minilm_colour_verdicts_match_the_docs(minilm):

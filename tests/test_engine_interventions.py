@@ -3,16 +3,20 @@ prompt at a time (no padding), on small random models of several shapes, LN and 
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 
 from circuitspec.engine.context import RunContext
 from circuitspec.engine.interventions.ablation import ablate
+from circuitspec.engine.interventions.ablation_claim import circuit_arrays as ablation_arrays
 from circuitspec.engine.interventions.activation_patching import activation_patch, patching_sweep
 from circuitspec.engine.interventions.attention import attention_prob
 from circuitspec.engine.interventions.attribution import component_attributions, direct_logit_attribution
 from circuitspec.engine.interventions.faithfulness import faithfulness
+from circuitspec.engine.interventions.faithfulness_claim import circuit_arrays as faithfulness_arrays
 from circuitspec.engine.interventions.logit_lens import lens_sites, logit_lens
 from circuitspec.engine.interventions.random_circuits import random_baseline, random_node_sets
 from circuitspec.engine.interventions.scaling import scale_sweep
@@ -327,11 +331,13 @@ def test_random_circuits_seeded_same_kind_and_batched_equals_single(setup):
         assert [n.role for n in nodes] == [t.role for t in targets]
     ctx = ctx_for(model, prompts)
     clean = ctx.metric(ctx.clean()[0], prompts)
-    batched = random_baseline(ctx, "ablation", sets, "mean", method="mean", seed=2)
+    ablation = SimpleNamespace(method="mean", alpha=None)
+    batched = random_baseline(ctx, sets, "mean", lambda c: ablation_arrays(ctx, c, ablation, 2))
     for value, nodes in zip(batched, sets, strict=True):
         single = ablate(ctx, [resolve_site(n, prompts) for n in nodes], "mean", seed=2)
         assert value == pytest.approx(float((single - clean).mean()), abs=ATOL)
-    recovered = random_baseline(ctx, "faithfulness", sets[:2], "recovered", method="mean")
+    kept = SimpleNamespace(method="mean")
+    recovered = random_baseline(ctx, sets[:2], "recovered", lambda c: faithfulness_arrays(ctx, c, kept, 0))
     for value, nodes in zip(recovered, sets[:2], strict=True):
         f = faithfulness(ctx, [resolve_site(n, prompts) for n in nodes], "mean")
         expected = (f.circuit.mean() - f.baseline.mean()) / (f.clean.mean() - f.baseline.mean())

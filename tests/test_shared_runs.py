@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from circuitspec.engine.architecture import Architecture
 from circuitspec.engine.context import PassCounter, RunContext
 from circuitspec.engine.metrics import logit_diff
 from circuitspec.engine.planner import needed_hooks
@@ -67,7 +68,7 @@ def test_linked_runs_equal_the_prompt_sets_own_runs(sets):
 def test_a_shared_run_is_run_and_counted_once(sets):
     loaded, small, large, graph = sets
     counter = PassCounter()
-    large_cache = {"_needed": needed_hooks(graph, ["circuit_faithful"], loaded.model.cfg)}
+    large_cache = {"_needed": needed_hooks(graph, ["circuit_faithful"], Architecture.of(loaded.model))}
     large_ctx = _context(loaded, large, counter, large_cache)
     small_cache: dict = {}
     link_to_superset(small_cache, small, large_ctx)

@@ -1,9 +1,9 @@
 """Which activations each claim kind reads from the shared clean / corrupted runs (torch-free).
 
 The planner asks every claim on a prompt set for these names before the first run, so the clean
-and corrupted passes run once and cache all of them. ``cfg`` is a TransformerLens config (or any
-object with ``n_layers``, ``attn_only``, ``normalization_type``, ``positional_embedding_type``);
-names the model has no hook for are dropped by the run context.
+and corrupted passes run once and cache all of them. ``cfg`` is the model's ``Architecture``
+(``circuitspec.engine.architecture``: ``n_layers``, ``attn_only``, ``norm``, ``positions``); names the
+model has no hook for are dropped by the run context.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ _RESID = (NodeKind.RESID_PRE, NodeKind.RESID_MID, NodeKind.RESID_POST)
 def dla_hooks(cfg: Any) -> list[str]:
     """The activations direct logit attribution reads from the clean run."""
     names = ["hook_embed"]
-    if cfg.normalization_type is not None:
+    if cfg.norm != "none":
         names.append("ln_final.hook_scale")
-    if cfg.positional_embedding_type == "standard":
+    if cfg.positions == "learned":
         names.append("hook_pos_embed")
     for layer in range(cfg.n_layers):
         names.append(f"blocks.{layer}.attn.hook_z")

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import torch
 
 from .architecture import Architecture
+from .encoder import pool
 
 __all__ = ["HookedTransformerAdapter", "ModelAdapter", "adapt"]
 
@@ -63,6 +64,22 @@ class ModelAdapter(Protocol):
     def attention_output(self, layer: int, z: torch.Tensor) -> torch.Tensor: ...
 
     def final_norm(self, resid: torch.Tensor) -> torch.Tensor: ...
+
+    def final_norm_params(self) -> tuple[torch.Tensor | None, torch.Tensor | None]: ...
+
+    def block_norm_weight(self, layer: int, index: int) -> torch.Tensor | None: ...
+
+    def head_writes(self, layer: int, z: torch.Tensor) -> torch.Tensor: ...
+
+    def attention_bias(self, layer: int) -> torch.Tensor: ...
+
+    def unembed_columns(self, ids: torch.Tensor) -> torch.Tensor: ...
+
+    def unembed_bias(self, ids: torch.Tensor) -> torch.Tensor: ...
+
+    def pool(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor: ...
+
+    def dictionary(self, hook: str) -> Any | None: ...
 
     def unembed_at(self, resid: torch.Tensor, positions: torch.Tensor) -> torch.Tensor: ...
 
@@ -210,9 +227,44 @@ class HookedTransformerAdapter:
             return resid
         return self.model.ln_final(resid)
 
-    @property
-    def W_U(self) -> torch.Tensor:
-        return self.model.W_U
+    def final_norm_params(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The final norm's (weight, bias); None where it has none (folded, RMSNorm's bias, no norm)."""
+        norm = getattr(self.model, "ln_final", None) if self.arch.norm != "none" else None
+        return getattr(norm, "w", None), getattr(norm, "b", None)
+
+    def block_norm_weight(self, layer: int, index: int) -> torch.Tensor | None:
+        """The weight of block ``layer``'s norm ``ln{index}`` (1: before or after attention, 2: the MLP's);
+        None when it has none (folded, or no norm)."""
+        return getattr(getattr(self.model.blocks[layer], f"ln{index}", None), "w", None)
+
+    def head_writes(self, layer: int, z: torch.Tensor) -> torch.Tensor:
+        """Every head's write ``[..., heads, d_model]`` for ``z`` ``[..., heads, d_head]`` (no bias)."""
+        return torch.einsum("...hd,hdm->...hm", z, self.model.blocks[layer].attn.W_O)
+
+    def attention_bias(self, layer: int) -> torch.Tensor:
+        """Block ``layer``'s attention output bias ``b_O`` ``[d_model]`` (added once, not per head)."""
+        return self.model.blocks[layer].attn.b_O
+
+    def unembed_columns(self, ids: torch.Tensor) -> torch.Tensor:
+        """The unembedding directions of token ``ids`` ``[len(ids), d_model]`` (``W_U[:, ids].T``)."""
+        return self.model.W_U[:, ids].T
+
+    def unembed_bias(self, ids: torch.Tensor) -> torch.Tensor:
+        """The unembedding bias of token ``ids`` ``[len(ids)]``."""
+        return self.model.b_U[ids]
+
+    def pool(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Encoders: token states ``[rows, pos, d]`` pooled as the model pools its last layer (mean over
+        ``attention_mask`` or the CLS token), before any normalisation: ``[rows, d]``."""
+        return pool(states, attention_mask.to(states.device), self.arch.pooling or "mean")
+
+    def dictionary(self, hook: str) -> Any | None:
+        """The spliced dictionary (an sae-lens SAE or transcoder) whose output lives on ``hook``."""
+        for sae in getattr(self.model, "acts_to_saes", {}).values():
+            meta = sae.cfg.metadata
+            if (meta.hook_name_out or meta.hook_name) == hook:
+                return sae
+        return None
 
     def unembed_at(self, resid: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Logits ``[rows, vocab]`` at one position per row of a final residual stream ``[rows, pos, d]``.

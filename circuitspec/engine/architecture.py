@@ -8,8 +8,11 @@ Interventions ask this object (through the model adapter) instead of threading f
 - ``norm``: ``layernorm``, ``rmsnorm`` or ``none`` (TransformerLens' ``normalization_type``, folded or not);
 - grouped-query attention: ``n_kv_heads`` < ``n_heads`` (query head ``h`` reads key/value head
   ``h // (n_heads // n_kv_heads)``);
+- ``positions``: ``learned`` absolute position embeddings added to the stream (GPT-2, BERT), or
+  ``shortformer`` (added to queries and keys only), ``rotary``, ``alibi``;
 - ``parallel_attn_mlp`` (GPT-J / NeoX: attention and MLP read the same stream), ``gated_mlp``,
-  ``attn_only``, ``tied_embeddings``, and whether the model is an ``encoder`` (sentence embeddings).
+  ``attn_only``, ``tied_embeddings``, and whether the model is an ``encoder`` (sentence embeddings,
+  pooled by ``pooling`` ``mean`` or ``cls``, L2-normalised when ``normalized_embedding``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any, Literal
 __all__ = ["Architecture"]
 
 _NORMS = {"LN": "layernorm", "LNPre": "layernorm", "RMS": "rmsnorm", "RMSPre": "rmsnorm", None: "none"}
+_POSITIONS = {"standard": "learned", "shortformer": "shortformer", "rotary": "rotary", "alibi": "alibi"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class Architecture:
     n_kv_heads: int | None = None
     residual: Literal["pre_norm", "post_norm"] = "pre_norm"
     norm: Literal["layernorm", "rmsnorm", "none"] = "layernorm"
+    positions: Literal["learned", "shortformer", "rotary", "alibi"] = "learned"
     parallel_attn_mlp: bool = False
     sublayer_output_norms: bool = False  # Gemma 2/3: outputs normalised again before the stream adds them
     gated_mlp: bool = False
@@ -42,6 +47,8 @@ class Architecture:
     tied_embeddings: bool = False
     encoder: bool = False
     causal: bool = True
+    pooling: Literal["mean", "cls"] | None = None  # encoders: how token states become the embedding
+    normalized_embedding: bool = False  # encoders: the pooled vector is L2-normalised
 
     @classmethod
     def of(cls, model: Any) -> Architecture:
@@ -49,6 +56,8 @@ class Architecture:
         cfg = model.cfg
         encoder = bool(getattr(model, "is_encoder", False))
         kv = getattr(cfg, "n_key_value_heads", None)
+        pooling = getattr(model, "pooling", None) if encoder else None
+        positions = getattr(cfg, "positional_embedding_type", "standard")
         return cls(
             n_layers=cfg.n_layers,
             n_heads=cfg.n_heads,
@@ -59,6 +68,7 @@ class Architecture:
             n_kv_heads=kv if kv and kv != cfg.n_heads else None,
             residual="post_norm" if encoder else "pre_norm",
             norm=_NORMS.get(cfg.normalization_type, "layernorm"),  # type: ignore[arg-type]
+            positions=_POSITIONS.get(positions, "learned"),  # type: ignore[arg-type]
             parallel_attn_mlp=bool(getattr(cfg, "parallel_attn_mlp", False)),
             sublayer_output_norms=bool(getattr(cfg, "use_normalization_before_and_after", False)),
             gated_mlp=bool(getattr(cfg, "gated_mlp", False)),
@@ -66,6 +76,8 @@ class Architecture:
             tied_embeddings=bool(getattr(cfg, "tie_word_embeddings", False)),
             encoder=encoder,
             causal=getattr(cfg, "attention_dir", "causal") != "bidirectional",
+            pooling=getattr(pooling, "mode", "mean") if encoder else None,
+            normalized_embedding=bool(getattr(pooling, "normalize", False)),
         )
 
     @property

@@ -153,12 +153,12 @@ class RunContext:
         """
         store = self._cache.get(key)
         covered: set[str] = self._cache.setdefault(f"{key}:covered", set())
-        known = getattr(self.model, "hook_dict", None)
-        names = [n for n in names if known is None or n in known]  # e.g. no ln_final without LayerNorm
+        known = self.adapter.has_hook
+        names = [n for n in names if known(n)]  # e.g. no ln_final without LayerNorm
         if store is None or set(names) - covered:
             wanted = set(self._cache.get("_needed", set())) | set(names) | covered
             wanted |= set(self.adapter.arch.stream_hooks)  # where edited passes start (run_edits)
-            wanted = {n for n in wanted if known is None or n in known}
+            wanted = {n for n in wanted if known(n)}
             source = self._cache.get(f"{key}:from")
             if source is not None:  # this prompt set's prompts are rows of a larger set's run
                 self._cache[key] = slice_run(source.context.shared_run(key, sorted(wanted)), source)

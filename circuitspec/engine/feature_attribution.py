@@ -12,22 +12,23 @@ from typing import Any
 import torch
 
 from circuitspec.claims.hooks import dla_hooks
+from circuitspec.engine.adapter import ModelAdapter
 from circuitspec.engine.context import RunContext
+from circuitspec.engine.interventions.logit_attribution import answer_direction, final_norm_reader
 from circuitspec.engine.sites import Site
 
 __all__ = ["feature_logit_attribution", "spliced_dictionary"]
 
 
-def spliced_dictionary(model: Any, site: Site) -> Any:
+def spliced_dictionary(adapter: ModelAdapter, site: Site) -> Any:
     """The sae-lens dictionary whose activations live on ``site.hook_name``."""
-    output_hook = site.hook_name.removesuffix(".hook_sae_acts_post")
-    for sae in getattr(model, "acts_to_saes", {}).values():
-        if (sae.cfg.metadata.hook_name_out or sae.cfg.metadata.hook_name) == output_hook:
-            return sae
-    raise ValueError(
-        f"feature node '{site.node}' needs dictionary '{site.node.dictionary}' spliced in "
-        "(declare it under model.dictionaries)"
-    )
+    sae = adapter.dictionary(site.hook_name.removesuffix(".hook_sae_acts_post"))
+    if sae is None:
+        raise ValueError(
+            f"feature node '{site.node}' needs dictionary '{site.node.dictionary}' spliced in "
+            "(declare it under model.dictionaries)"
+        )
+    return sae
 
 
 def feature_logit_attribution(ctx: RunContext, sites: Sequence[Site]) -> torch.Tensor:
@@ -36,26 +37,18 @@ def feature_logit_attribution(ctx: RunContext, sites: Sequence[Site]) -> torch.T
     ``a_f(end) · W_dec[f]`` through the final LayerNorm with the clean run's cached scale (the
     same linearisation as head / MLP DLA) onto ``W_U[:, desired] − W_U[:, undesired]``.
     """
-    model, prompts = ctx.model, ctx.prompts
-    cfg = model.cfg
-    hooks = [s.hook_name for s in sites]
-    _, cache = ctx.clean([*dla_hooks(cfg), *hooks])
+    prompts = ctx.prompts
+    _, cache = ctx.clean([*dla_hooks(ctx.adapter.arch), *(s.hook_name for s in sites)])
     rows = torch.arange(len(prompts))
     ends = prompts.lengths - 1
-    direction = (model.W_U[:, prompts.desired] - model.W_U[:, prompts.undesired]).T  # [n, d_model]
-    norm = cfg.normalization_type
-    read = direction * model.ln_final.w if norm in ("LN", "RMS") else direction
-    if norm in ("LN", "LNPre"):
-        read = read - read.mean(-1, keepdim=True)
-    if norm in ("LN", "LNPre", "RMS", "RMSPre"):
-        read = read / cache["ln_final.hook_scale"][rows, ends]
+    read = final_norm_reader(ctx, cache, answer_direction(ctx))
     total = torch.zeros(len(prompts))
     for site in sites:
         if site.node.role not in (None, "end"):
             raise ValueError(
                 f"'{site.node}': direct logit attribution is read at the end token, not at @{site.node.role}"
             )
-        sae = spliced_dictionary(model, site)
+        sae = spliced_dictionary(ctx.adapter, site)
         acts = cache[site.hook_name][rows, ends, site.index]  # [n]
         total += (acts[:, None] * sae.W_dec[site.index][None] * read).sum(-1).float().cpu()
     return total

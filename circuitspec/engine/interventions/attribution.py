@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from circuitspec.claims.hooks import dla_hooks
@@ -24,10 +25,10 @@ __all__ = ["component_attributions", "direct_logit_attribution", "dla_hooks", "h
 def head_grid(ctx: RunContext) -> HeadGrid:
     """Every head's mean DLA as a layer × head grid (the report's heatmap)."""
     table = component_attributions(ctx)
-    cfg = ctx.model.cfg
+    arch = ctx.adapter.arch
     values = [
-        [float(table[f"L{layer}H{head}"].mean()) for head in range(cfg.n_heads)]
-        for layer in range(cfg.n_layers)
+        [float(table[f"L{layer}H{head}"].mean()) for head in range(arch.n_heads)]
+        for layer in range(arch.n_layers)
     ]
     return HeadGrid(values, title="mean direct logit attribution per head")
 
@@ -43,11 +44,16 @@ def _embedding_attribution(b: MeasurementBuilder, claim: Any, sites: list[Site])
     b.arrays(value=direct_embedding_effect(ctx, sites, direction), clean=ctx.metric(clean, ctx.prompts))
 
 
+def _circuit_arrays(ctx: RunContext, circuits: list[list[Site]]) -> list[dict[str, np.ndarray]]:
+    """Per circuit: the summed direct logit attribution of its components (``value``)."""
+    return [{"value": to_numpy(direct_logit_attribution(ctx, circuit))} for circuit in circuits]
+
+
 def measure(ctx: RunContext, claim: Any, graph: Any, seed: int) -> Measurement:
     """An ``attribution`` claim: summed DLA of the targets, each target's own, every head's grid."""
     b = MeasurementBuilder(ctx, claim, seed)
     sites = claim_sites(ctx, graph, claim)
-    if getattr(ctx.model, "is_encoder", False):
+    if ctx.adapter.arch.encoder:
         _embedding_attribution(b, claim, sites)
         return b.build()
     features = [s for s in sites if s.node.is_feature]
@@ -62,5 +68,5 @@ def measure(ctx: RunContext, claim: Any, graph: Any, seed: int) -> Measurement:
     b.plot(head_grid(ctx))
     if len(per_target) > 1:
         b.plot(TargetValues({name: to_numpy(v) for name, v in per_target.items()}))
-    fill_random_baseline(b, graph, claim, seed)
+    fill_random_baseline(b, graph, claim, lambda circuits: _circuit_arrays(ctx, circuits))
     return b.build()

@@ -53,12 +53,10 @@ def _output(ctx: RunContext, site: Site, cache: dict[str, torch.Tensor]) -> tupl
 @torch.inference_mode()
 def direct_embedding_effect(ctx: RunContext, sites: Sequence[Site], direction: torch.Tensor) -> torch.Tensor:
     """``[n]``: the summed direct effect of ``sites`` on the embedding along unit ``direction`` ``[n, d]``."""
-    from ..encoder import pool
-
-    model = ctx.model
-    n_layers = model.cfg.n_layers
+    adapter = ctx.adapter
+    n_layers = adapter.arch.n_layers
     _, cache = ctx.clean([*direct_hooks(n_layers), *(s.hook_name for s in sites)])
-    mask = model.attention_mask(ctx.prompts.tokens.to(ctx.device))
+    mask = ctx.attention_mask(len(ctx.prompts))  # the mask the clean run itself used
     total = None
     for site in sites:
         write, layer, first_ln = _output(ctx, site, cache)
@@ -66,12 +64,14 @@ def direct_embedding_effect(ctx: RunContext, sites: Sequence[Site], direction: t
             for ln_index in (1, 2):
                 if later == layer and ln_index < first_ln:
                     continue
-                ln = getattr(model.blocks[later], f"ln{ln_index}")
+                weight = adapter.block_norm_weight(later, ln_index)
+                assert weight is not None, "a post-LN encoder's LayerNorms have weights"
                 scale = cache[f"blocks.{later}.ln{ln_index}.hook_scale"]
-                write = (write - write.mean(-1, keepdim=True)) / scale * ln.w
+                write = (write - write.mean(-1, keepdim=True)) / scale * weight
         total = write if total is None else total + write
     assert total is not None
-    pooled = pool(total, mask, model.pooling.mode)
-    full = pool(cache[f"blocks.{n_layers - 1}.hook_normalized_resid_post"], mask, model.pooling.mode)
-    norm = full.norm(dim=-1) if model.pooling.normalize else torch.ones(full.shape[0], device=full.device)
+    pooled = adapter.pool(total, mask)
+    full = adapter.pool(cache[f"blocks.{n_layers - 1}.hook_normalized_resid_post"], mask)
+    unit = torch.ones(full.shape[0], device=full.device)
+    norm = full.norm(dim=-1) if adapter.arch.normalized_embedding else unit
     return (pooled * direction.to(pooled.device)).sum(-1) / norm

@@ -31,16 +31,14 @@ def embedding_lens(ctx: RunContext, reference: str = "final") -> dict[str, torch
     ``reference="final"`` compares with the prompt's own final embedding; ``"reference"`` with the
     embedding of the template's ``reference`` text (how early the question-answer match appears).
     """
-    from ..encoder import pool
-
-    model = ctx.model
-    sites = embedding_lens_sites(model.cfg.n_layers)
+    adapter = ctx.adapter
+    sites = embedding_lens_sites(adapter.arch.n_layers)
     final, cache = ctx.clean([hook for _, hook, _ in sites])
     target = final if reference == "final" else ctx.reference()
-    mask = model.attention_mask(ctx.prompts.tokens.to(ctx.device))
+    mask = ctx.attention_mask(len(ctx.prompts))  # the mask the clean run itself used
     out: dict[str, torch.Tensor] = {}
     for label, hook, _ in sites:
-        pooled = pool(cache[hook], mask, model.pooling.mode)
+        pooled = adapter.pool(cache[hook], mask)
         out[label] = torch.nn.functional.cosine_similarity(
             pooled.float(), target.float().to(pooled.device), dim=-1
         )

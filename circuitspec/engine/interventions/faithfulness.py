@@ -24,7 +24,7 @@ from circuitspec.engine.sites import Site
 from circuitspec.spec.geometry import hook_name
 from circuitspec.spec.nodes import NodeKind, NodeRef
 
-__all__ = ["Faithfulness", "complement_edits", "faithfulness", "fully_ablated"]
+__all__ = ["Faithfulness", "circuits_only", "complement_edits", "faithfulness", "fully_ablated"]
 
 _HEAD_CHANNELS = (NodeKind.HEAD_Q, NodeKind.HEAD_K, NodeKind.HEAD_V, NodeKind.HEAD_PATTERN)
 
@@ -106,14 +106,23 @@ def fully_ablated(ctx: RunContext, method: str = "mean", seed: int = 0) -> torch
     return ctx.cached(f"faithfulness:ablated:{method}:{seed}", compute)
 
 
-def faithfulness(ctx: RunContext, sites: Sequence[Site], method: str = "mean", seed: int = 0) -> Faithfulness:
-    """Clean, fully ablated and circuit-only metrics ``[n]`` and the per-prompt normalized recovery."""
+def circuits_only(
+    ctx: RunContext, circuits: Sequence[Sequence[Site]], method: str = "mean", seed: int = 0
+) -> torch.Tensor:
+    """Metric ``[len(circuits), n]`` with everything outside each circuit ablated."""
     if method not in ("zero", "mean", "resample"):
         raise ValueError(f"faithfulness ablation '{method}' is not one of zero, mean, resample")
-    prompts = ctx.prompts
-    clean_logits, _ = ctx.clean()
+    edits = complement_edits(ctx, [list(c) for c in circuits], method, seed)
+    logits = run_edits(ctx, ctx.prompts.tokens, edits, copies=len(circuits))
+    n = len(ctx.prompts)
+    return torch.stack(
+        [ctx.metric(logits[c * n : (c + 1) * n], ctx.prompts).float().cpu() for c in range(len(circuits))]
+    )
+
+
+def faithfulness(ctx: RunContext, sites: Sequence[Site], method: str = "mean", seed: int = 0) -> Faithfulness:
+    """Clean, fully ablated and circuit-only metrics ``[n]`` and the per-prompt normalized recovery."""
+    circuit = circuits_only(ctx, [list(sites)], method, seed)[0]
     baseline = fully_ablated(ctx, method, seed)
-    logits = run_edits(ctx, prompts.tokens, complement_edits(ctx, [list(sites)], method, seed))
-    circuit = ctx.metric(logits, prompts).float().cpu()
-    clean = ctx.metric(clean_logits, prompts).float().cpu()
+    clean = ctx.metric(ctx.clean()[0], ctx.prompts).float().cpu()
     return Faithfulness(clean, baseline, circuit, (circuit - baseline) / (clean - baseline))

@@ -18,31 +18,44 @@ from circuitspec.engine.context import RunContext
 from circuitspec.engine.sites import Site
 from circuitspec.spec.nodes import NodeKind
 
-__all__ = ["component_attributions", "direct_logit_attribution"]
+__all__ = ["answer_direction", "component_attributions", "direct_logit_attribution", "final_norm_reader"]
+
+
+def answer_direction(ctx: RunContext) -> torch.Tensor:
+    """``[n, d_model]``: each prompt's ``W_U[:, desired] − W_U[:, undesired]``."""
+    unembed = ctx.adapter.unembed_columns
+    return unembed(ctx.prompts.desired) - unembed(ctx.prompts.undesired)
+
+
+def final_norm_reader(
+    ctx: RunContext, cache: dict[str, torch.Tensor], direction: torch.Tensor
+) -> torch.Tensor:
+    """``[n, d_model]``: what a write at the end token is dotted with to give its share of
+    ``direction · unembed_input``, through the final norm with the clean run's cached scale (so the
+    map is linear): weighted, centred under LayerNorm, divided by the scale (``cache`` must hold
+    ``ln_final.hook_scale``, :func:`dla_hooks`)."""
+    arch, prompts = ctx.adapter.arch, ctx.prompts
+    weight, _ = ctx.adapter.final_norm_params()
+    read = direction * weight if weight is not None else direction
+    if arch.norm == "layernorm":  # LayerNorm centres its input: project the centred direction
+        read = read - read.mean(-1, keepdim=True)
+    if arch.norm != "none":
+        read = read / cache["ln_final.hook_scale"][torch.arange(len(prompts)), prompts.lengths - 1]
+    return read
 
 
 def component_attributions(ctx: RunContext) -> dict[str, torch.Tensor]:
     """Per-prompt DLA ``[n]`` of every component: ``embed``, ``pos_embed``, ``L{l}H{h}``,
     ``L{l}.b_O``, ``MLP{l}``, ``bias`` (final LN bias + unembed bias). They sum to the logit diff."""
-    model, prompts = ctx.model, ctx.prompts
-    cfg = model.cfg
+    adapter, prompts = ctx.adapter, ctx.prompts
+    arch = adapter.arch
 
     def compute() -> dict[str, torch.Tensor]:
-        _, cache = ctx.clean(dla_hooks(cfg))
+        _, cache = ctx.clean(dla_hooks(arch))
         rows = torch.arange(len(prompts))
         ends = prompts.lengths - 1
-        good, bad = prompts.desired, prompts.undesired
-        direction = (model.W_U[:, good] - model.W_U[:, bad]).T  # [n, d_model]
-        norm = cfg.normalization_type
-        if norm in ("LN", "LNPre", "RMS", "RMSPre"):
-            scale = cache["ln_final.hook_scale"][rows, ends]  # [n, 1]
-        else:
-            scale = torch.ones(len(prompts), 1)
-        weight = model.ln_final.w if norm in ("LN", "RMS") else None
-        read = direction * weight if weight is not None else direction
-        if norm in ("LN", "LNPre"):  # LayerNorm centres its input: project the centred direction
-            read = read - read.mean(-1, keepdim=True)
-        read = read / scale
+        direction = answer_direction(ctx)
+        read = final_norm_reader(ctx, cache, direction)
 
         def at_end(act: torch.Tensor) -> torch.Tensor:
             return act[rows, ends]
@@ -50,19 +63,18 @@ def component_attributions(ctx: RunContext) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {"embed": (at_end(cache["hook_embed"]) * read).sum(-1)}
         if "hook_pos_embed" in cache:
             out["pos_embed"] = (at_end(cache["hook_pos_embed"]) * read).sum(-1)
-        for layer in range(cfg.n_layers):
+        for layer in range(arch.n_layers):
             z = at_end(cache[f"blocks.{layer}.attn.hook_z"])  # [n, heads, d_head]
-            block = model.blocks[layer]
-            per_head = torch.einsum("nhd,hdm->nhm", z, block.attn.W_O)
-            head_dla = (per_head * read[:, None]).sum(-1)
-            for head in range(cfg.n_heads):
+            head_dla = (adapter.head_writes(layer, z) * read[:, None]).sum(-1)
+            for head in range(arch.n_heads):
                 out[f"L{layer}H{head}"] = head_dla[:, head]
-            out[f"L{layer}.b_O"] = (block.attn.b_O[None] * read).sum(-1)
-            if not cfg.attn_only:
+            out[f"L{layer}.b_O"] = (adapter.attention_bias(layer)[None] * read).sum(-1)
+            if not arch.attn_only:
                 out[f"MLP{layer}"] = (at_end(cache[f"blocks.{layer}.hook_mlp_out"]) * read).sum(-1)
-        bias = model.b_U[good] - model.b_U[bad]
-        if norm == "LN":
-            bias = bias + (direction * model.ln_final.b).sum(-1)
+        bias = adapter.unembed_bias(prompts.desired) - adapter.unembed_bias(prompts.undesired)
+        _, norm_bias = adapter.final_norm_params()
+        if norm_bias is not None:
+            bias = bias + (direction * norm_bias).sum(-1)
         out["bias"] = bias
         return {k: v.detach().float().cpu() for k, v in out.items()}
 

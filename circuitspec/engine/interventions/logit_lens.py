@@ -3,7 +3,8 @@
 Entry point: :func:`logit_lens`. The residual stream at each site (``resid_pre0``, ``resid_mid0``,
 ``resid_pre1``, …, the final ``resid_post``) is taken at each prompt's last real token, passed
 through the final LayerNorm (recomputed for that residual, as the lens is usually defined) and
-the unembedding, then scored with the context's metric.
+the unembedding (the model adapter's ``unembed_at``: the model's own readout, soft-cap included),
+then scored with the context's metric.
 """
 
 from __future__ import annotations
@@ -24,20 +25,16 @@ __all__ = ["lens_sites", "logit_lens", "measure", "residual_hook"]
 
 def logit_lens(ctx: RunContext, at: list[str] | None = None) -> dict[str, torch.Tensor]:
     """Per-prompt metric ``[n]`` at each residual site in ``at`` (default: every site, forward order)."""
-    model, prompts = ctx.model, ctx.prompts
-    labels = (
-        at if at is not None else [label for label, _ in lens_sites(model.cfg.n_layers, model.cfg.attn_only)]
-    )
+    adapter, prompts = ctx.adapter, ctx.prompts
+    arch = adapter.arch
+    labels = at if at is not None else [label for label, _ in lens_sites(arch.n_layers, arch.attn_only)]
     hooks = {label: residual_hook(label) for label in labels}
     _, cache = ctx.clean(sorted(set(hooks.values())))
-    rows = torch.arange(len(prompts))
     ends = prompts.lengths - 1
     out: dict[str, torch.Tensor] = {}
     with torch.inference_mode():
         for label, hook in hooks.items():
-            resid = cache[hook][rows, ends]  # [n, d_model]
-            normed = resid if model.cfg.normalization_type is None else model.ln_final(resid)
-            logits = model.unembed(normed[:, None])[:, 0]
+            logits = adapter.unembed_at(cache[hook], ends)  # [n, vocab], only the end tokens
             out[label] = ctx.metric(logits, prompts).float().cpu()
     return out
 
@@ -48,7 +45,7 @@ def _embedding_lens(b: MeasurementBuilder, claim: Any) -> None:
 
     target = "reference" if claim.metric in ("cosine", "distance_change") else "final"
     values = embedding_lens(b.ctx, reference=target)
-    sites = embedding_lens_sites(b.ctx.model.cfg.n_layers)
+    sites = embedding_lens_sites(b.ctx.adapter.arch.n_layers)
     if claim.at:
         if claim.at not in values:
             raise CircuitSpecError(f"embedding lens site '{claim.at}' (valid: {', '.join(values)})")
@@ -63,12 +60,13 @@ def _embedding_lens(b: MeasurementBuilder, claim: Any) -> None:
 def measure(ctx: RunContext, claim: Any, graph: Any, seed: int) -> Measurement:
     """A ``logit_lens`` claim: the metric at ``at``, or swept over every residual site."""
     b = MeasurementBuilder(ctx, claim, seed)
-    if getattr(ctx.model, "is_encoder", False):
+    arch = ctx.adapter.arch
+    if arch.encoder:
         _embedding_lens(b, claim)
         return b.build()
     if claim.at:
         return b.arrays(value=logit_lens(ctx, [claim.at])[claim.at]).build()
-    sites = lens_sites(ctx.model.cfg.n_layers, ctx.model.cfg.attn_only)
+    sites = lens_sites(arch.n_layers, arch.attn_only)
     values = logit_lens(ctx, [label for label, _ in sites])
     for label, x in sites:
         b.sweep("layer", x, value=values[label])

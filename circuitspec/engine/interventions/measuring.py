@@ -83,8 +83,9 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split()) or type(exc).__name__
 
 
-def fill_random_baseline(b: MeasurementBuilder, graph: Any, claim: Any, seed: int, **options: Any) -> None:
-    """Set ``random_baseline`` when the claim asks for one (a note says why when it cannot)."""
+def fill_random_baseline(b: MeasurementBuilder, graph: Any, claim: Any, runner: Any) -> None:
+    """Set ``random_baseline`` when the claim asks for one: its statistic on random circuits of the same
+    shape, each run by ``runner`` (the claim kind's batched circuit runner; a note says why it cannot)."""
     if claim.random_baseline is None:
         return
     if not claim_kind(claim.kind).random_baseline:
@@ -92,14 +93,11 @@ def fill_random_baseline(b: MeasurementBuilder, graph: Any, claim: Any, seed: in
         return
     from .random_circuits import random_baseline, random_node_sets
 
-    ctx = b.ctx
     expectation = claim.expectation
     stat = expectation.statistic if expectation.form != "trend" else "mean"
     spec = claim.random_baseline
-    node_sets = random_node_sets(graph.targets(claim.id), ctx.model.cfg, spec.n, spec.seed)
+    node_sets = random_node_sets(graph.targets(claim.id), b.ctx.adapter.arch, spec.n, spec.seed)
     try:
-        b.measurement.random_baseline = random_baseline(
-            ctx, claim.kind, node_sets, stat, seed=seed, **options
-        )
+        b.measurement.random_baseline = random_baseline(b.ctx, node_sets, stat, runner)
     except ValueError as exc:  # the claim itself was measured; only its baseline is unavailable
         b.note(random_baseline_error=_one_line(exc))
