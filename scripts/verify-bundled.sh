@@ -7,12 +7,16 @@ cd "$(dirname "$0")/.."
 CIRCUITSPEC=${CIRCUITSPEC:-.venv/bin/circuitspec}
 gh() { [ -n "${GITHUB_ACTIONS:-}" ] && echo "$@"; return 0; }
 status=0
-for file in hypotheses/toy_sentiment.yaml hypotheses/minilm_colour.yaml hypotheses/zoo/*.yaml; do
+for file in hypotheses/toy_sentiment.yaml hypotheses/minilm_colour.yaml hypotheses/smollm2_sentiment.yaml \
+  hypotheses/zoo/*.yaml; do
   [ -f "$file" ] || continue
   case "$file" in *_wrong*) continue ;; esac  # deliberately wrong circuits: meant to fail
   name=$(awk '/^name:/ {print $2; exit}' "$file")
   baseline="reports/$name/baseline.json"
   args=(--junit "reports/$name/junit.xml")
+  # smollm2_sentiment's faithfulness claim is inconclusive on the held-out split (docs/smollm2_sentiment.md):
+  # a recorded finding, not a regression; the baseline diff still fails on any verdict change.
+  case "$file" in *smollm2_sentiment*) args+=(--allow-inconclusive) ;; esac
   if [ -f "$baseline" ]; then args+=(--baseline "$baseline"); else echo "warning: no baseline for $file ($baseline)"; fi
   gh "::group::circuitspec verify $file"
   echo "== circuitspec verify $file ${args[*]}"

@@ -55,6 +55,8 @@ def _path_receiver(node: NodeRef) -> bool:
 def _scrub_sender(node: NodeRef) -> bool:
     """Scrubbing splits the stream into component outputs: heads, whole MLPs and embeddings."""
     what = writes(node)
+    if node.is_kv:  # a shared key/value head is several components; name its query heads' copies
+        return False
     return what in ("head", "mlp") or (what == "stream" and node.layer is None)
 
 
@@ -62,6 +64,7 @@ def _scrub_receiver(node: NodeRef) -> bool:
     channels = receive_channels(node)
     return (
         _path_receiver(node)
+        and not node.is_kv
         and channels[0] in ("q", "k", "v", "mlp_in", "logits")
         and writes(node) in ("head", "mlp", None)
     )
@@ -85,11 +88,13 @@ RESIDUAL_SITE = NodeRule(
     lambda n: n.kind in (NodeKind.RESID_PRE, NodeKind.RESID_MID, NodeKind.RESID_POST),
 )
 PATH_SENDER = NodeRule(
-    "heads L<l>H<h>[.q|.k|.v], MLP<l>, MLP<l>.in, MLP<l>.post[<i>], embed, pos_embed, residual sites",
+    "heads L<l>H<h>[.q|.k|.v], L<l>KV<g>.k|v, MLP<l>, MLP<l>.in, MLP<l>.post[<i>], embed, pos_embed, "
+    "residual sites",
     lambda n: writes(n) is not None,
 )
 PATH_RECEIVER = NodeRule(
-    "L<l>H<h>.q|k|v, MLP<l>, MLP<l>.in, MLP<l>.post[<i>], residual sites, logits", _path_receiver
+    "L<l>H<h>.q|k|v, L<l>KV<g>.k|v, MLP<l>, MLP<l>.in, MLP<l>.post[<i>], residual sites, logits",
+    _path_receiver,
 )
 SCRUB_SENDER = NodeRule("heads L<l>H<h>[.q|.k|.v], MLP<l>, MLP<l>.in, embed, pos_embed", _scrub_sender)
 SCRUB_RECEIVER = NodeRule("L<l>H<h>.q|k|v, MLP<l>, MLP<l>.in, logits", _scrub_receiver)

@@ -8,7 +8,12 @@ w_ori, w_con`` (k = 10 → 100 pairs per direction, as in the paper).
 
 Without a part-of-speech tagger, "adjective" means: a whole lower-case alphabetic word token
 (leading space, ≥ 3 letters, not a function word), restricted to ``--adjectives FILE`` (one word a
-line) when given. :func:`register` adds the command to the typer app; torch loads only when it runs.
+line) when given. Walking down the model's ranking, a word is taken for a side only when the seed
+lexicon of :mod:`circuitspec.cli.word_checks` gives it that side's polarity (so "bad" never lands
+among the positive words, and no word on both sides); the rows are then checked once more (no
+self-pairs, no overlap, polarity) before anything is written. :func:`register` adds the command to
+the typer app; torch loads only when it runs. The labels themselves ("positive", "negative") are
+never taken: the model copying a label is not a valenced word.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Annotated, Any
 
 import typer
 
+from circuitspec.cli.word_checks import allowed_on, check_pairs
 from circuitspec.errors import CircuitSpecError
 
 __all__ = ["derive_words", "pair_rows", "register"]
@@ -43,6 +49,20 @@ def _adjective(tokenizer: Any, idx: int, allowed: set[str] | None) -> str | None
     return word if tokenizer.encode(" " + word)[0] == [idx] else None
 
 
+def _ranked_words(
+    tokenizer: Any, logits: Any, side: str, k: int, adjectives: set[str] | None, skip: set[str]
+) -> list[str]:
+    """The first ``k`` adjectives down the ranking that the seed lexicon puts on ``side``."""
+    words: list[str] = []
+    for idx in logits.argsort(descending=True).tolist():
+        word = _adjective(tokenizer, idx, adjectives)
+        if word is not None and word not in words and word not in skip and allowed_on(side, word):
+            words.append(word)
+        if len(words) == k:
+            break
+    return words
+
+
 def derive_words(
     loaded: Any,
     labels: tuple[str, str] = ("Positive", "Negative"),
@@ -51,7 +71,8 @@ def derive_words(
     k: int = 10,
     adjectives: set[str] | None = None,
 ) -> tuple[list[str], list[str]]:
-    """``(W_pos, W_neg)``: the ``k`` most probable adjectives after each contrastive contextual prompt."""
+    """``(W_pos, W_neg)``: the ``k`` most probable adjectives of the right polarity (seed lexicon)
+    after each contrastive contextual prompt."""
     import torch
 
     tokenizer, model = loaded.tokenizer, loaded.model
@@ -66,15 +87,12 @@ def derive_words(
         ids = ([tokenizer.bos_id] if tokenizer.bos_id is not None else []) + ids
         with torch.inference_mode():
             logits = model(torch.tensor([ids], device=model.cfg.device))[0, -1]
-        words: list[str] = []
-        for idx in logits.argsort(descending=True).tolist():
-            word = _adjective(tokenizer, idx, adjectives)
-            if word is not None and word not in words:
-                words.append(word)
-            if len(words) == k:
-                break
+        side = "positive" if which == "pos" else "negative"
+        words = _ranked_words(
+            tokenizer, logits, side, k, adjectives, skip={label.lower() for label in labels}
+        )
         if len(words) < k:
-            raise CircuitSpecError(f"only {len(words)} adjectives found for '{text}' (wanted {k})")
+            raise CircuitSpecError(f"only {len(words)} {side} adjectives found for '{text}' (wanted {k})")
         out[which] = words
     return out["pos"], out["neg"]
 
@@ -103,6 +121,7 @@ def derive_words_command(
     loaded = load_model(loaded_hypothesis.spec.model, loaded_hypothesis.base_dir)  # no features spliced
     positive, negative = derive_words(loaded, labels=labels, context=context, k=k, adjectives=allowed)
     rows = pair_rows(positive, negative, labels)
+    check_pairs(rows, labels)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return len(rows)

@@ -83,6 +83,8 @@ class ModelAdapter(Protocol):
 
     def unembed_at(self, resid: torch.Tensor, positions: torch.Tensor) -> torch.Tensor: ...
 
+    def logits_of(self, resid: torch.Tensor, positions: torch.Tensor, ids: torch.Tensor) -> torch.Tensor: ...
+
     def readout(
         self, resid: torch.Tensor, ends: torch.Tensor | None, attention_mask: torch.Tensor | None = None
     ) -> torch.Tensor: ...
@@ -275,6 +277,16 @@ class HookedTransformerAdapter:
         last = resid[rows, positions.to(resid.device)][:, None]
         with torch.inference_mode():
             return self._softcap(self.model.unembed(self.final_norm(last))[:, 0])
+
+    def logits_of(self, resid: torch.Tensor, positions: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """Logits ``[rows, k]`` of tokens ``ids`` ``[rows, k]`` at one position per row of a final residual
+        stream: only those columns of the unembedding are read (never the whole vocabulary)."""
+        rows = torch.arange(resid.shape[0], device=resid.device)
+        ids = ids.to(resid.device)
+        with torch.inference_mode():
+            normed = self.final_norm(resid[rows, positions.to(resid.device)][:, None])[:, 0]
+            logits = torch.einsum("rd,drk->rk", normed, self.model.W_U[:, ids]) + self.model.b_U[ids]
+            return self._softcap(logits)
 
     def _softcap(self, logits: torch.Tensor) -> torch.Tensor:
         """Gemma 2's logit soft-cap, as the model's own forward applies it (identity without one)."""

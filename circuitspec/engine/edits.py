@@ -9,8 +9,13 @@ that block's input residual stream cached by the shared clean (or corrupted) run
 only where the metric does (each prompt's last real token; an encoder's pooled embedding). Nothing
 before the first edited block can differ from the shared run, so the result equals a full hooked pass
 to float tolerance. Edits on the embeddings start at the tokens; when the shared run did not cache the
-stream a pass needs (a spliced dictionary replacing ``hook_resid_pre``), the pass starts at the tokens
-too rather than rerunning the shared run.
+stream a pass needs (a spliced dictionary replacing ``hook_resid_pre``, or a stream nobody declared), the
+pass starts at the latest earlier block whose input stream it did cache, or at the tokens, rather than
+rerunning the shared run.
+
+Memory: how many copies one pass takes comes from the budget in bytes (``circuitspec.engine.memory``,
+``CIRCUITSPEC_MEMORY_GB``); an edit's ``values`` may hold one copy's rows, repeated for every copy of the
+batch when applied, and its ``mask`` may broadcast over trailing axes (a head's whole ``d_head``).
 """
 
 from __future__ import annotations
@@ -24,10 +29,10 @@ import torch
 
 from .architecture import Architecture
 from .context import RunContext
+from .memory import memory_budget, row_bytes
 from .sites import Site
 
 __all__ = [
-    "LOGIT_BUDGET",
     "Edit",
     "chain_edits",
     "copies_per_pass",
@@ -39,14 +44,16 @@ __all__ = [
     "tile_site",
 ]
 
-LOGIT_BUDGET = 2**26  # float elements one copy of the batch may take per pass (256 MiB in float32)
-
 _BLOCK = re.compile(r"blocks\.(\d+)\.")
 
 
 @dataclass
 class Edit:
-    """Where (``mask``) and what (``values``, or ``scale`` × the activation itself) to write on a hook."""
+    """Where (``mask``) and what (``values``, or ``scale`` × the activation itself) to write on a hook.
+
+    ``mask`` may broadcast over the activation's trailing axes; ``values`` may hold fewer rows than the
+    batch (one copy's), repeated over the batch when applied (:meth:`apply`), so N circuits writing the
+    same values share one tensor."""
 
     mask: torch.Tensor
     values: torch.Tensor | None = None
@@ -55,7 +62,7 @@ class Edit:
     def apply(self, act: torch.Tensor) -> torch.Tensor:
         mask = self.mask.to(act.device)
         if self.values is not None:
-            new = self.values.to(act.device, act.dtype)
+            new = _tiled(self.values.to(act.device, act.dtype), act.shape[0])
         else:
             scale = 1.0 if self.scale is None else self.scale
             if isinstance(scale, torch.Tensor):
@@ -72,15 +79,32 @@ class Edit:
         if type(other) is not Edit or not torch.equal(self.mask, other.mask):
             return False
         if self.values is not None and other.values is not None:
-            return torch.equal(self.values[self.mask], other.values[other.mask])
+            return torch.equal(self._written(), other._written())
         scalars = not isinstance(self.scale, torch.Tensor) and not isinstance(other.scale, torch.Tensor)
         return self.values is None and other.values is None and scalars and self.scale == other.scale
 
+    def _written(self) -> torch.Tensor:
+        """The values written where the mask is True (one row of values per mask row)."""
+        assert self.values is not None
+        values = _tiled(self.values, self.mask.shape[0])
+        return values[self.mask.to(values.device).expand_as(values)]
+
     def take(self, rows: torch.Tensor) -> Edit:
-        """The same edit for batch rows ``rows`` only."""
+        """The same edit for batch rows ``rows`` only (whole copies when ``values`` hold one copy's)."""
         scale = self.scale[rows] if isinstance(self.scale, torch.Tensor) else self.scale
-        values = None if self.values is None else self.values[rows.to(self.values.device)]
+        values = self.values
+        if values is not None and values.shape[0] == self.mask.shape[0]:
+            values = values[rows.to(values.device)]
+        elif values is not None:  # one copy's rows: the same for every whole copy taken
+            assert rows.numel() % values.shape[0] == 0, "tiled values are taken by whole copies"
         return Edit(self.mask[rows.to(self.mask.device)], values, scale)
+
+
+def _tiled(values: torch.Tensor, rows: int) -> torch.Tensor:
+    """``values`` repeated along the batch axis to ``rows`` rows (a no-op when they already have them)."""
+    if values.shape[0] == rows:
+        return values
+    return values.repeat(rows // values.shape[0], *([1] * (values.dim() - 1)))
 
 
 class _Chain(Edit):
@@ -111,16 +135,14 @@ def chain_edits(edits: Sequence[Edit]) -> Edit:
 
 
 def copies_per_pass(ctx: RunContext, wanted: int) -> int:
-    """How many copies of the prompt batch fit one pass under :data:`LOGIT_BUDGET` (at least 1).
+    """How many copies of the prompt batch fit one pass under the memory budget (at least 1).
 
-    A copy costs its end-token logits plus, roughly, eight residual-sized activations per position
-    (edited passes unembed only the last token, see :func:`run_edits`).
+    A copy costs, per prompt, its end-token logits plus activations at every position
+    (``memory.row_bytes``; edited passes unembed only the last token, see :func:`run_edits`).
     """
     prompts = ctx.prompts
-    arch = ctx.adapter.arch
-    width = max(arch.d_model, arch.d_mlp or 0)
-    per_copy = len(prompts) * (arch.d_vocab + 8 * prompts.tokens.shape[1] * width)
-    return max(1, min(wanted, LOGIT_BUDGET // max(per_copy, 1)))
+    per_copy = len(prompts) * row_bytes(ctx.adapter.arch, int(prompts.tokens.shape[1]))
+    return max(1, min(wanted, memory_budget(ctx.device) // max(per_copy, 1)))
 
 
 def tile_site(site: Site, times: int) -> Site:
@@ -231,6 +253,16 @@ def _copy_starts(edits: dict[str, Edit], copies: int, n: int, arch: Architecture
     return [_earliest(m) if m else earliest for m in mine]
 
 
+def _cached_start(ctx: RunContext, run: str, layer: int) -> tuple[int, torch.Tensor] | None:
+    """The latest block at or before ``layer`` whose input stream the shared ``run`` cached, with it."""
+    arch = ctx.adapter.arch
+    for start in range(layer, -1, -1):
+        resid = ctx.cached_activation(run, residual_entering(start, arch))
+        if resid is not None:
+            return start, resid
+    return None
+
+
 def _group_pass(
     ctx: RunContext,
     tokens: torch.Tensor,
@@ -241,21 +273,21 @@ def _group_pass(
 ) -> torch.Tensor:
     """One counted pass for ``count`` copies whose edits all act at or after block ``layer``."""
     arch = ctx.adapter.arch
-    resid = None
-    if layer is not None and run is not None:
-        resid = ctx.cached_activation(run, residual_entering(layer, arch))
-    if resid is None or layer is None:  # from the tokens (embedding edits, or the stream is not cached)
+    start = None if layer is None or run is None else _cached_start(ctx, run, layer)
+    if start is None or run is None:  # from the tokens (embedding edits, or no stream is cached)
         batch = tokens.repeat(count, 1) if count > 1 else tokens
         return ctx.forward(batch, [(name, edit.hook) for name, edit in edits.items()])
-    after_attention = None if run is None else _after_attention(ctx, run, edits, layer, count, resid)
-    if after_attention is not None:
-        return after_attention
+    begin, resid = start
+    if begin == layer:
+        after_attention = _after_attention(ctx, run, edits, layer, count, resid)
+        if after_attention is not None:
+            return after_attention
     resid = resid.repeat(count, *([1] * (resid.dim() - 1)))
-    before = f"blocks.{layer - 1}.hook_resid_post"  # pre-norm: the same stream as the start's input
+    before = f"blocks.{begin - 1}.hook_resid_post"  # pre-norm: the same stream as the start's input
     if arch.stream_is_sum and before in edits:  # that hook would not fire in a pass starting after it
         resid = edits[before].apply(resid)
     hooks = [(name, edit.hook) for name, edit in edits.items() if name != before]
-    return ctx.forward(resid, hooks, start_at_layer=layer)
+    return ctx.forward(resid, hooks, start_at_layer=begin)
 
 
 def _after_attention(

@@ -1,8 +1,11 @@
 """Per-prompt metrics on logits read at each prompt's last real token.
 
 Every metric has the signature ``metric(logits, prompts, corrupt=False) -> Tensor[n]``: ``logits``
-are ``[n, pos, vocab]`` for the prompt set's batch; ``corrupt=True`` scores the run against the
+are ``[n, vocab]`` at each prompt's last real token (what the shared runs and edited passes keep;
+``[n, pos, vocab]`` is read at the last real token too); ``corrupt=True`` scores the run against the
 corrupted twins' answers. ``kl`` needs the clean logits, so it is built by :func:`make_metric`.
+:func:`answer_logit_metric` says which metrics read only the two answer logits, so a caller may
+unembed those columns alone (the logit lens).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from .prompts import NO_ANSWER, PromptSet
 __all__ = [
     "EMBEDDING_METRICS",
     "METRICS",
+    "answer_logit_metric",
     "cosine_distance",
     "cosine_to_reference",
     "desired_prob",
@@ -159,6 +163,14 @@ def make_metric(
 
         return needs_answers
     return METRICS[name]
+
+
+def answer_logit_metric(metric: Metric) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """For a metric that reads only the desired and undesired logits (``logit_diff``): the same metric
+    on ``[n, 2]`` (desired, undesired) logits; None for any metric that needs the whole distribution."""
+    if metric is logit_diff:
+        return lambda answers: answers[:, 0] - answers[:, 1]
+    return None
 
 
 def normalized_recovery(intervened: torch.Tensor, clean: torch.Tensor, corrupt: torch.Tensor) -> torch.Tensor:

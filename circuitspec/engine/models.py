@@ -73,6 +73,7 @@ def shape_of(cfg: Any) -> ModelShape:
         d_vocab=cfg.d_vocab,
         n_ctx=cfg.n_ctx,
         causal=getattr(cfg, "attention_dir", "causal") != "bidirectional",
+        n_kv_heads=kv if (kv := getattr(cfg, "n_key_value_heads", None)) and kv < cfg.n_heads else None,
     )
 
 

@@ -2,9 +2,11 @@
 
 One :class:`PromptSet` is built per distinct template selection; all claims on it share one
 context whose clean and corrupted runs are computed once, caching every hook the registry says
-those claims read (:attr:`ClaimKind.needed_hooks`). Each claim then calls its kind's
-``measure(ctx, claim, graph, seed)``. A claim that fails becomes ``Measurement(error=...)`` — one
-line — and the rest of the run goes on.
+those claims read (:attr:`ClaimKind.needed_hooks`) and the residual streams their edited passes
+start from, nothing else. Each claim then calls its kind's ``measure(ctx, claim, graph, seed)``. A
+claim that fails becomes ``Measurement(error=...)`` — one line — and the rest of the run goes on.
+Once the last claim reading a prompt set's runs is done (its own, or one of a smaller set sliced from
+them), the set's caches are freed, so memory does not grow with the number of prompt sets.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from circuitspec.spec.geometry import hook_name
 
 from .adapter import ModelAdapter, adapt
 from .architecture import Architecture
-from .context import PassCounter, RunContext
+from .context import PassCounter, RunContext, release_runs
+from .edits import start_hooks
 from .metrics import make_metric
 from .models import LoadedModel
 from .prompts import PromptSet, build_prompt_set
@@ -39,12 +42,28 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split()) or type(exc).__name__
 
 
+# kinds whose measurement runs edited passes from the shared runs' cached residual stream
+_EDITING = frozenset({"ablation", "activation_patching", "scaling", "faithfulness"})
+
+
 def needed_hooks(graph: CircuitGraph, claim_ids: list[str], arch: Architecture) -> set[str]:
-    """Hooks the claims on one prompt set read from the clean / corrupted runs, so each runs once."""
+    """Hooks the claims on one prompt set read from the clean / corrupted runs, so each runs once: what
+    the registry says each kind reads, plus the streams its edited passes start from (every block's
+    when random circuits, which may start anywhere, are drawn)."""
     names: set[str] = set()
     for claim_id in claim_ids:
         claim = graph.claim(claim_id)
-        names |= claim_kind(claim.kind).needed_hooks(claim, graph, arch)
+        kind = claim_kind(claim.kind)
+        read = kind.needed_hooks(claim, graph, arch)
+        names |= read
+        if claim.kind not in _EDITING:
+            continue
+        if claim.kind == "faithfulness":  # one pass edits every layer: it starts at the first
+            names |= set(start_hooks(read, arch))
+        else:  # scaling with interaction, for one, scales each target alone
+            names |= {hook for name in read for hook in start_hooks([name], arch)}
+        if getattr(claim, "random_baseline", None) is not None:
+            names |= set(arch.stream_hooks)
     return names
 
 
@@ -67,7 +86,7 @@ def _prompt_sets(
             )
         except (CircuitSpecError, ValueError, KeyError) as exc:
             prompts = _one_line(exc)
-        cache: dict[str, Any] = {"_needed": needed_hooks(graph, claim_ids, arch)}
+        cache: dict[str, Any] = {"_needed": needed_hooks(graph, claim_ids, arch), "_declared": True}
         out[templates] = (prompts, counter, cache)
     _share_runs(out, loaded)
     return out
@@ -104,6 +123,7 @@ def run_claims(
     """
     seed = graph.hypothesis.seed if seed is None else seed
     shared = _prompt_sets(graph, loaded, rows)
+    last_use = _last_uses(graph, shared)
     results: dict[str, Measurement] = {}
     started = time.perf_counter()
     bar = task = None
@@ -120,12 +140,40 @@ def run_claims(
                 results[claim.id] = Measurement(claim.id, claim.kind, 0, error=prompts, seed=seed)
             else:
                 results[claim.id] = measure_claim(graph, claim, loaded, prompts, counter, cache, seed=seed)
+            for templates, last in last_use.items():
+                if last == done:  # no claim left reads this prompt set's runs
+                    release_runs(shared[templates][2])
             if bar is not None and task is not None:
                 bar.update(task, advance=1, description=f"measured {claim.id}")
     finally:
         if bar is not None:
             bar.stop()
     return results
+
+
+def _last_uses(
+    graph: CircuitGraph, shared: dict[tuple[str, ...], tuple[Any, Any, dict[str, Any]]]
+) -> dict[tuple[str, ...], int]:
+    """Per prompt set, the index of the last claim that reads its runs: its own claims' and, for a set
+    others slice their runs from, theirs (transitively)."""
+    last: dict[tuple[str, ...], int] = {}
+    for index, claim in enumerate(graph.claims):
+        last[tuple(graph.templates(claim.id))] = index
+    by_cache = {id(cache): templates for templates, (_, _, cache) in shared.items()}
+    links = [
+        (templates, by_cache[id(source.context._cache)])
+        for templates, (_, _, cache) in shared.items()
+        for key in ("clean:from", "corrupt:from")
+        if (source := cache.get(key)) is not None and id(source.context._cache) in by_cache
+    ]
+    changed = True
+    while changed:
+        changed = False
+        for small, large in links:
+            if last.get(small, -1) > last.get(large, -1):
+                last[large] = last[small]
+                changed = True
+    return last
 
 
 def _metric_not_set(*args: Any, **kwargs: Any) -> torch.Tensor:

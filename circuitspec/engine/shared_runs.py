@@ -11,6 +11,7 @@ keys, so a prompt's activations do not depend on how much padding the batch has.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,11 +75,18 @@ def _slice(name: str, tensor: torch.Tensor, rows: torch.Tensor, width: int) -> t
 
 
 def slice_run(
-    run: tuple[torch.Tensor, dict[str, torch.Tensor]], source: SharedSource
+    run: tuple[torch.Tensor, dict[str, torch.Tensor]],
+    source: SharedSource,
+    names: Collection[str] | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The rows and positions of ``source`` taken from the larger set's run (logits and activations)."""
+    """The rows and positions of ``source`` taken from the larger set's run (logits and the activations
+    in ``names``, default all): the smaller set keeps no copy of what only the larger one reads."""
     logits, cache = run
     logits = logits[source.rows.to(logits.device)]
     if logits.dim() == 3:  # [rows, pos, vocab]; an encoder's sentence embeddings are [rows, d]
         logits = logits[:, : source.width]
-    return logits, {name: _slice(name, act, source.rows, source.width) for name, act in cache.items()}
+    return logits, {
+        name: _slice(name, act, source.rows, source.width)
+        for name, act in cache.items()
+        if names is None or name in names
+    }

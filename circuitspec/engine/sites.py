@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 import torch
 
-from circuitspec.spec.geometry import hook_name
+from circuitspec.spec.geometry import hook_name, query_heads
 from circuitspec.spec.nodes import NodeKind, NodeRef
 
+from .architecture import Architecture
 from .prompts import PromptSet
 
 __all__ = ["Site", "position_mask", "resolve_site"]
@@ -22,20 +23,30 @@ class Site:
     """Where a node lives in a batched forward pass.
 
     ``positions`` is a LongTensor ``[batch]`` (one token position per prompt, for nodes pinned to a
-    role) or None (every position). ``head`` indexes the head axis of ``hook_z``/``hook_q``/...;
-    ``index`` the neuron or feature axis.
+    role) or None (every position). ``head`` indexes the head axis of ``hook_z``/``hook_q``/...: one
+    query head, or (a shared key/value head ``L7KV1.v``) the slice of its group's contiguous query
+    heads, whose copies in the ungrouped ``hook_k``/``hook_v`` are edited together; ``index`` the
+    neuron or feature axis.
     """
 
     node: NodeRef
     hook_name: str
-    head: int | None
+    head: int | slice | None
     index: int | None
     positions: torch.Tensor | None
+
+    @property
+    def heads(self) -> tuple[int, ...]:
+        """The query heads this site covers (empty: not a head site)."""
+        if isinstance(self.head, slice):
+            return tuple(range(self.head.start, self.head.stop))
+        return () if self.head is None else (self.head,)
 
     def select(self, activation: torch.Tensor) -> torch.Tensor:
         """The node's slice of an activation ``[batch, pos, (head,) d]``, one row per prompt.
 
-        Returns ``[batch, d]`` when pinned to a position, else ``[batch, pos, d]``.
+        Returns ``[batch, d]`` when pinned to a position, else ``[batch, pos, d]`` (a key/value group:
+        ``[batch, (pos,) heads, d]``).
         """
         act = activation
         if self.head is not None:
@@ -67,12 +78,19 @@ class Site:
         return mask
 
 
-def resolve_site(node: NodeRef, prompts: PromptSet) -> Site:
-    """Resolve ``node`` against ``prompts`` (role → per-prompt positions)."""
+def resolve_site(node: NodeRef, prompts: PromptSet, arch: Architecture | None = None) -> Site:
+    """Resolve ``node`` against ``prompts`` (role → per-prompt positions); a shared key/value head
+    needs the model's ``arch`` to name its group's query heads."""
     positions = prompts.positions(node.role) if node.role else None
     indexed = (NodeKind.MLP_NEURON, NodeKind.TRANSCODER_FEATURE, NodeKind.SAE_FEATURE)
     index = node.index if node.kind in indexed else None
-    return Site(node=node, hook_name=hook_name(node), head=node.head, index=index, positions=positions)
+    head: int | slice | None = node.head
+    if node.is_kv:
+        if arch is None:
+            raise ValueError(f"'{node}' names a shared key/value head: resolving it needs the model's arch")
+        group = query_heads(node, arch.n_heads, arch.n_kv_heads)
+        head = slice(group[0], group[-1] + 1)
+    return Site(node=node, hook_name=hook_name(node), head=head, index=index, positions=positions)
 
 
 def position_mask(

@@ -65,7 +65,8 @@ def gguf_metadata(path: str | Path) -> dict[str, Any]:
 
 
 def gguf_shape(path: str | Path) -> ModelShape:
-    """The :class:`ModelShape` a GGUF's metadata describes (``<arch>.block_count`` etc.)."""
+    """The :class:`ModelShape` a GGUF's metadata describes (``<arch>.block_count`` etc.; grouped-query
+    attention from ``<arch>.attention.head_count_kv``)."""
     meta = gguf_metadata(path)
     arch = meta.get("general.architecture")
     if not arch:
@@ -78,12 +79,15 @@ def gguf_shape(path: str | Path) -> ModelShape:
 
     vocab = meta.get(f"{arch}.vocab_size") or meta.get("tokenizer.ggml.tokens")
     d_mlp = meta.get(f"{arch}.feed_forward_length")
+    n_heads = need("attention.head_count")
+    n_kv = meta.get(f"{arch}.attention.head_count_kv")  # grouped-query attention (absent: none)
     return ModelShape(
         n_layers=need("block_count"),
-        n_heads=need("attention.head_count"),
+        n_heads=n_heads,
         d_model=need("embedding_length"),
         d_mlp=int(d_mlp) if d_mlp else None,
         d_vocab=int(vocab) if vocab else None,
         n_ctx=int(meta[f"{arch}.context_length"]) if f"{arch}.context_length" in meta else None,
         causal=True,
+        n_kv_heads=int(n_kv) if n_kv and 0 < int(n_kv) < n_heads else None,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from circuitspec.spec.geometry import query_heads
 from circuitspec.spec.nodes import NodeKind, NodeRef, parse_node
 from circuitspec.spec.schema import ModelShape
 
@@ -33,6 +34,11 @@ def node_error(node: NodeRef, shape: ModelShape, dictionaries: dict[str, Any]) -
             f"head {node.head} of '{node.text}' out of range for a model with {shape.n_heads} heads per "
             f"layer (valid: 0–{shape.n_heads - 1})"
         )
+    if node.is_kv:
+        try:
+            query_heads(node, shape.n_heads, shape.n_kv_heads)
+        except ValueError as exc:
+            return str(exc)
     if node.kind in _MLP_KINDS and shape.d_mlp is None:
         return f"'{node.text}' names an MLP but this model has no MLPs (attention-only)"
     if node.kind is NodeKind.MLP_NEURON:

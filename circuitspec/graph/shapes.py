@@ -82,7 +82,8 @@ def _first(config: dict[str, Any], *keys: str) -> Any:
 
 
 def shape_from_config(config: dict[str, Any]) -> ModelShape:
-    """A shape from a Hugging Face ``config.json`` (GPT-2, GPT-NeoX, Llama and BERT key names)."""
+    """A shape from a Hugging Face ``config.json`` (GPT-2, GPT-NeoX, Llama and BERT key names), with
+    grouped-query attention's ``n_kv_heads`` when the model shares key/value heads."""
     n_layers = _first(config, "n_layer", "num_hidden_layers", "n_layers", "num_layers")
     n_heads = _first(config, "n_head", "num_attention_heads", "n_heads")
     d_model = _first(config, "n_embd", "hidden_size", "d_model", "dim")
@@ -104,7 +105,17 @@ def shape_from_config(config: dict[str, Any]) -> ModelShape:
         d_vocab=_first(config, "vocab_size", "d_vocab"),
         n_ctx=_first(config, "n_positions", "max_position_embeddings", "n_ctx"),
         causal=causal,
+        n_kv_heads=_kv_heads(config, n_heads),
     )
+
+
+def _kv_heads(config: dict[str, Any], n_heads: int) -> int | None:
+    """Grouped-query attention's key/value heads (Llama / Qwen2 / Mistral / Gemma / Falcon key names);
+    None when every query head has its own."""
+    n_kv = _first(config, "num_key_value_heads", "n_key_value_heads", "num_kv_heads", "n_head_kv")
+    if n_kv is None and config.get("multi_query"):
+        n_kv = 1
+    return n_kv if isinstance(n_kv, int) and 0 < n_kv < n_heads else None
 
 
 def _bundled() -> dict[str, Any]:

@@ -12,6 +12,11 @@ For each :class:`~circuitspec.spec.nodes.NodeKind` one :class:`KindGeometry` row
 - ``sends_where_pinned``: whether ``@role`` pins where it writes. A head reached through its key or
   value at a role reads there but writes at its query positions, as attention does.
 
+Grouped-query attention (the model is loaded ungrouped: ``hook_k`` / ``hook_v`` hold one copy per
+query head): ``L7H5.k|v`` is query head 5's own copy; ``L7KV1.k|v`` is the shared key/value head 1,
+i.e. the copies of every query head of its group together (:func:`query_heads`). As a sender a KV
+node writes what its group's heads write; as a receiver it receives through all of them.
+
 Claim kinds (``circuitspec.claims``) say which of these a method supports; compile-time checks and
 every intervention ask this module, so ``validate`` and ``verify`` agree on what a node can do.
 Torch-free: the engine turns a node's role into positions (``circuitspec.engine.sites``).
@@ -29,10 +34,13 @@ __all__ = [
     "CHANNEL_OF_KIND",
     "KindGeometry",
     "Writes",
+    "expand_kv",
     "geometry",
     "hook_name",
     "is_dictionary_feature",
+    "kv_group",
     "node_order",
+    "query_heads",
     "receive_channels",
     "receive_order",
     "residual_input_hook",
@@ -83,6 +91,9 @@ GEOMETRY: dict[NodeKind, KindGeometry] = {
     NodeKind.HEAD_K: _head("blocks.{layer}.attn.hook_k", 0.1, "k", pinned=False),
     NodeKind.HEAD_V: _head("blocks.{layer}.attn.hook_v", 0.1, "v", pinned=False),
     NodeKind.HEAD_PATTERN: KindGeometry("blocks.{layer}.attn.hook_pattern", 0.15),
+    # a shared key/value head acts on its group's copies in the ungrouped hook_k / hook_v
+    NodeKind.KV_K: _head("blocks.{layer}.attn.hook_k", 0.1, "k", pinned=False),
+    NodeKind.KV_V: _head("blocks.{layer}.attn.hook_v", 0.1, "v", pinned=False),
     NodeKind.MLP: _mlp("blocks.{layer}.hook_mlp_out", 0.6, "mlp", "blocks.{layer}.hook_mlp_out"),
     NodeKind.MLP_IN: _mlp("blocks.{layer}.hook_mlp_in", 0.4, "mlp", "blocks.{layer}.hook_mlp_out"),
     NodeKind.MLP_NEURON: _mlp("blocks.{layer}.mlp.hook_post", 0.5, "neuron", "blocks.{layer}.mlp.hook_post"),
@@ -114,6 +125,7 @@ GEOMETRY: dict[NodeKind, KindGeometry] = {
 
 #: the q/k/v/MLP-input channel a node kind names when it is an edge's receiver
 CHANNEL_OF_KIND = {NodeKind.HEAD_Q: "q", NodeKind.HEAD_K: "k", NodeKind.HEAD_V: "v"}
+_QUERY_HEAD_OF_KV = {NodeKind.KV_K: NodeKind.HEAD_K, NodeKind.KV_V: NodeKind.HEAD_V}
 
 _SAE_SITE = re.compile(r"(resid_pre|resid_mid|resid_post|MLP|mlp_out)(\d+)")
 _SAE_ORDER = {"resid_pre": 0.0, "resid_mid": 0.3, "resid_post": 0.9}
@@ -222,3 +234,49 @@ def residual_input_hook(node: NodeRef, n_layers: int, final_hook: str | None = N
     if channels[0] == "mlp_in":
         return f"blocks.{node.layer}.hook_resid_mid"
     return hook_name(node)
+
+
+# ----------------------------------------------------------------------------- grouped-query attention
+
+
+def kv_group(kv_head: int, n_heads: int, n_kv_heads: int | None) -> tuple[int, ...]:
+    """The query heads that read key/value head ``kv_head`` (contiguous, as TransformerLens repeats
+    them: query head ``h`` reads ``h // (n_heads // n_kv_heads)``); raises ValueError with the
+    user-facing reason when the model has no grouped-query attention or the index is out of range."""
+    if n_kv_heads is None or n_kv_heads >= n_heads:
+        raise ValueError("this model has no grouped-query attention")
+    if not 0 <= kv_head < n_kv_heads:
+        raise ValueError(
+            f"key/value head {kv_head} out of range for a model with {n_kv_heads} key/value heads per "
+            f"layer (valid: 0–{n_kv_heads - 1})"
+        )
+    size = n_heads // n_kv_heads
+    return tuple(range(kv_head * size, (kv_head + 1) * size))
+
+
+def query_heads(node: NodeRef, n_heads: int, n_kv_heads: int | None) -> tuple[int, ...]:
+    """The query heads whose activations ``node`` acts on: its own head, its key/value group (a KV
+    node), or none (not a head node)."""
+    if node.is_kv:
+        assert node.kv_head is not None, node.text
+        try:
+            return kv_group(node.kv_head, n_heads, n_kv_heads)
+        except ValueError as exc:
+            grouped = n_kv_heads is not None and n_kv_heads < n_heads
+            hint = "" if grouped else f"; use L{node.layer}H{node.kv_head}.{node.component[-1]}"
+            raise ValueError(f"'{node.text}': {exc}{hint}") from None
+    return (node.head,) if node.head is not None else ()
+
+
+def expand_kv(node: NodeRef, n_heads: int, n_kv_heads: int | None) -> tuple[NodeRef, ...]:
+    """A KV node as its group's query-head nodes (``L7KV1.v`` → ``L7H3.v``, ``L7H4.v``, ``L7H5.v``, role
+    kept); any other node as itself. Editing or receiving through all of them is editing the shared head."""
+    if not node.is_kv:
+        return (node,)
+    kind = _QUERY_HEAD_OF_KV[node.kind]
+    channel = node.component[-1]
+    role = f"@{node.role}" if node.role else ""
+    return tuple(
+        NodeRef(f"L{node.layer}H{h}.{channel}{role}", kind, layer=node.layer, head=h, role=node.role)
+        for h in query_heads(node, n_heads, n_kv_heads)
+    )

@@ -4,7 +4,9 @@ A node names a component of a transformer, optionally pinned to a token role::
 
     embed  pos_embed                      token / positional embeddings
     L7H5                                  head 5 of layer 7, its output (hook_z, per head)
-    L7H5.q  L7H5.k  L7H5.v                the head's query / key / value vector
+    L7H5.q  L7H5.k  L7H5.v                the head's query / key / value vector (its own copy)
+    L7KV1.k  L7KV1.v                      grouped-query attention: the key / value head 1 that a
+                                          group of query heads shares (all of their copies)
     L7H5.pattern                          the head's attention pattern (attention claims)
     MLP9  MLP9.in  MLP9.post[123]         MLP output, MLP input, one hidden neuron
     resid_pre5  resid_mid5  resid_post5   residual stream sites
@@ -21,13 +23,13 @@ alone; token positions depend on the prompts and are resolved by ``circuitspec.e
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
-__all__ = ["NODE_GRAMMAR", "NodeKind", "NodeRef", "NodeSyntaxError", "parse_node"]
+__all__ = ["KV_CHANNELS", "NODE_GRAMMAR", "NodeKind", "NodeRef", "NodeSyntaxError", "parse_node"]
 
 NODE_GRAMMAR = (
-    "embed | pos_embed | L<l>H<h>[.q|.k|.v|.pattern] | MLP<l>[.in|.post[<i>]] | "
+    "embed | pos_embed | L<l>H<h>[.q|.k|.v|.pattern] | L<l>KV<g>.k|.v | MLP<l>[.in|.post[<i>]] | "
     "resid_pre<l> | resid_mid<l> | resid_post<l> | MLP<l>.tc[<i>] | <site>.sae[<i>] | logits, "
     "each optionally followed by @<role>"
 )
@@ -45,6 +47,8 @@ class NodeKind(str, Enum):  # noqa: UP042 - str() and format() of members are re
     HEAD_K = "head_k"
     HEAD_V = "head_v"
     HEAD_PATTERN = "head_pattern"
+    KV_K = "kv_k"  # grouped-query attention: a shared key head (every copy its query heads read)
+    KV_V = "kv_v"  # ... and a shared value head
     MLP = "mlp"  # MLP output
     MLP_IN = "mlp_in"
     MLP_NEURON = "mlp_neuron"
@@ -57,11 +61,13 @@ class NodeKind(str, Enum):  # noqa: UP042 - str() and format() of members are re
 
 
 HEAD_CHANNELS: dict[str | None, NodeKind] = {"q": NodeKind.HEAD_Q, "k": NodeKind.HEAD_K, "v": NodeKind.HEAD_V}
+KV_CHANNELS: dict[str, NodeKind] = {"k": NodeKind.KV_K, "v": NodeKind.KV_V}
 
 _ROLE = r"(?:@(?P<role>[A-Za-z_][A-Za-z0-9_]*))?"
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^(?P<name>embed|pos_embed|logits)" + _ROLE + "$"), "simple"),
     (re.compile(r"^L(?P<layer>\d+)H(?P<head>\d+)(?:\.(?P<chan>q|k|v|pattern))?" + _ROLE + "$"), "head"),
+    (re.compile(r"^L(?P<layer>\d+)KV(?P<kv>\d+)\.(?P<chan>k|v)" + _ROLE + "$"), "kv"),
     (re.compile(r"^MLP(?P<layer>\d+)\.tc\[(?P<feature>\d+)\]" + _ROLE + "$"), "tc"),
     (re.compile(r"^MLP(?P<layer>\d+)\.post\[(?P<neuron>\d+)\]" + _ROLE + "$"), "neuron"),
     (re.compile(r"^MLP(?P<layer>\d+)(?:\.(?P<chan>in))?" + _ROLE + "$"), "mlp"),
@@ -76,10 +82,16 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^(?P<site>resid_pre|resid_mid|resid_post)(?P<layer>\d+)" + _ROLE + "$"), "resid"),
 ]
 
+_KV_WITHOUT_CHANNEL = re.compile(r"^L(?P<layer>\d+)KV(?P<kv>\d+)(?:\.\w*)?(?:@.*)?$")
+
 
 @dataclass(frozen=True)
 class NodeRef:
-    """A parsed node name. ``layer``/``head``/``index`` are None where they do not apply."""
+    """A parsed node name. ``layer``/``head``/``index``/``kv_head`` are None where they do not apply.
+
+    ``head`` is always a query head; a shared key/value head (``L7KV1.v``) has ``kv_head`` instead,
+    and which query heads share it is the model's (``circuitspec.spec.geometry.query_heads``).
+    """
 
     text: str
     kind: NodeKind
@@ -87,6 +99,7 @@ class NodeRef:
     head: int | None = None
     index: int | None = None  # feature or neuron index
     role: str | None = None
+    kv_head: int | None = None  # grouped-query attention: the shared key/value head
 
     # -- naming -----------------------------------------------------------------------
     @property
@@ -105,6 +118,11 @@ class NodeRef:
         )
 
     @property
+    def is_kv(self) -> bool:
+        """A shared key/value head of grouped-query attention (``L7KV1.k``, ``L7KV1.v``)."""
+        return self.kind in (NodeKind.KV_K, NodeKind.KV_V)
+
+    @property
     def is_feature(self) -> bool:
         return self.kind in (NodeKind.TRANSCODER_FEATURE, NodeKind.SAE_FEATURE)
 
@@ -117,7 +135,7 @@ class NodeRef:
 
     def with_role(self, role: str | None) -> NodeRef:
         text = self.component + (f"@{role}" if role else "")
-        return NodeRef(text, self.kind, self.layer, self.head, self.index, role)
+        return replace(self, text=text, role=role)
 
     def __str__(self) -> str:
         return self.text
@@ -149,6 +167,9 @@ def parse_node(text: str) -> NodeRef:
             }
             kind = head_kinds[chan]
             return NodeRef(raw, kind, layer=layer, head=int(groups["head"]), role=role)
+        if shape == "kv":
+            kind = KV_CHANNELS[groups["chan"]]
+            return NodeRef(raw, kind, layer=layer, role=role, kv_head=int(groups["kv"]))
         if shape == "tc":
             feature = int(groups["feature"])
             return NodeRef(raw, NodeKind.TRANSCODER_FEATURE, layer=layer, index=feature, role=role)
@@ -161,4 +182,10 @@ def parse_node(text: str) -> NodeRef:
             return NodeRef(raw, NodeKind.SAE_FEATURE, layer=layer, index=int(groups["feature"]), role=role)
         if shape == "resid":
             return NodeRef(raw, NodeKind(groups["site"]), layer=layer, role=role)
+    kv = _KV_WITHOUT_CHANNEL.match(raw)
+    if kv:
+        base = f"L{kv['layer']}KV{kv['kv']}"
+        raise NodeSyntaxError(
+            f"'{raw}': a shared key/value head is named with its channel (valid: {base}.k, {base}.v)"
+        )
     raise NodeSyntaxError(f"'{raw}' is not a node name (valid: {NODE_GRAMMAR})")

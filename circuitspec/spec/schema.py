@@ -51,6 +51,13 @@ class ModelShape(_Strict):
     d_vocab: int | None = Field(default=None, ge=1)
     n_ctx: int | None = Field(default=None, ge=1)
     causal: bool = True  # False for encoders: they attend both ways in position
+    n_kv_heads: int | None = Field(default=None, ge=1)  # grouped-query attention's shared key/value heads
+
+    @model_validator(mode="after")
+    def _kv_divides(self) -> ModelShape:
+        if self.n_kv_heads is not None and self.n_heads % self.n_kv_heads:
+            raise ValueError(f"n_kv_heads = {self.n_kv_heads} must divide n_heads = {self.n_heads}")
+        return self
 
 
 class DictionarySpec(_Strict):

@@ -5,6 +5,8 @@ per hop (2) rerun the base prompt with the senders at their source value and eve
 MLPs frozen, every MLP) at its base value, reading each receiver's input from
 ``hook_{q,k,v}_input`` / ``hook_mlp_in`` / its residual hook; (3) rerun with only the receivers'
 inputs patched. Hook names come from the node geometry; nothing of the engine's algorithms is used.
+A shared key/value head (``L1KV0.v``, grouped-query attention loaded ungrouped) acts on the copies
+of every query head of its group at once: its group is computed here from the model's config.
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from circuitspec.spec.nodes import NodeKind, NodeRef
 
 __all__ = ["naive_path_patch", "run_cache_names"]
 
-_HEAD_RECEIVERS = (NodeKind.HEAD, NodeKind.HEAD_Q, NodeKind.HEAD_K, NodeKind.HEAD_V)
+_HEAD_RECEIVERS = (
+    NodeKind.HEAD,
+    NodeKind.HEAD_Q,
+    NodeKind.HEAD_K,
+    NodeKind.HEAD_V,
+    NodeKind.KV_K,
+    NodeKind.KV_V,
+)
 _MLP_NODES = (NodeKind.MLP, NodeKind.MLP_IN, NodeKind.MLP_NEURON)
 
 
@@ -42,10 +51,24 @@ def _residual_site_hook(node: NodeRef, n_layers: int) -> str:
     return residual_input_hook(node, n_layers)
 
 
-def _own_activation(node: NodeRef, cache: Mapping[str, torch.Tensor]) -> torch.Tensor:
+def _heads(node: NodeRef, cfg: Any) -> int | list[int]:
+    """The head-axis index of a head node: its head, or a shared key/value head's query heads."""
+    if node.kind in (NodeKind.KV_K, NodeKind.KV_V):
+        size = cfg.n_heads // cfg.n_key_value_heads
+        return list(range(node.kv_head * size, (node.kv_head + 1) * size))
+    return node.head
+
+
+def _blend(act: torch.Tensor, heads: int | list[int], value: torch.Tensor, m: torch.Tensor) -> None:
+    """``act[:, :, heads] = act[:, :, heads] · (1 − m) + value · m`` in place (``m``: ``[n, seq, 1]``)."""
+    m = m[..., None] if isinstance(heads, list) else m
+    act[:, :, heads] = act[:, :, heads] * (1 - m) + value * m
+
+
+def _own_activation(node: NodeRef, cache: Mapping[str, torch.Tensor], cfg: Any) -> torch.Tensor:
     act = cache[sender_hook(node)]
     if node.kind in _HEAD_RECEIVERS:
-        return act[:, :, node.head]
+        return act[:, :, _heads(node, cfg)]
     if node.kind is NodeKind.MLP_NEURON:
         return act[..., node.index]
     return act
@@ -120,7 +143,7 @@ def naive_path_patch(
                 return _send_mask(node, positions, n, seq)
 
             # sender values in hook space for the current hop: node -> full own activation
-            sender_values = {s: _own_activation(s, source) for s, _ in job.hops[0]}
+            sender_values = {s: _own_activation(s, source, model.cfg) for s, _ in job.hops[0]}
             logits = None
             for k, hop in enumerate(job.hops):
                 receivers = list(dict.fromkeys(r for _, r in hop))
@@ -135,7 +158,9 @@ def naive_path_patch(
                 hooks = []
                 for receiver in receivers:
                     hooks.extend(
-                        _naive_receiver_patch(receiver, receiver_inputs[receiver], mask(receiver), n_layers)
+                        _naive_receiver_patch(
+                            receiver, receiver_inputs[receiver], mask(receiver), n_layers, model.cfg
+                        )
                     )
                 grabbed: dict[str, torch.Tensor] = {}
                 if k + 1 < len(job.hops):
@@ -147,7 +172,9 @@ def naive_path_patch(
                 logits = model.run_with_hooks(base_tokens, fwd_hooks=hooks)
                 count(n)
                 sender_values = (
-                    {r: _own_activation(r, grabbed) for r in receivers} if k + 1 < len(job.hops) else {}
+                    {r: _own_activation(r, grabbed, model.cfg) for r in receivers}
+                    if k + 1 < len(job.hops)
+                    else {}
                 )
             assert logits is not None
             return logits
@@ -176,8 +203,7 @@ def _naive_step2(
         def set_z(act, hook, name=name, here=here):
             act = base[name].clone()
             for s in here:
-                m = mask(s)
-                act[:, :, s.head] = act[:, :, s.head] * (1 - m) + sender_values[s] * m
+                _blend(act, _heads(s, model.cfg), sender_values[s], mask(s))
             return act
 
         hooks.append((name, set_z))
@@ -228,18 +254,22 @@ def _naive_step2(
     hooks.append((read, grab))
     model.run_with_hooks(tokens, fwd_hooks=hooks)
     value = seen["x"]
-    return value[:, :, receiver.head] if receiver.kind in _HEAD_RECEIVERS else value
+    return value[:, :, _heads(receiver, model.cfg)] if receiver.kind in _HEAD_RECEIVERS else value
 
 
-def _naive_receiver_patch(receiver: NodeRef, value: torch.Tensor, mask: torch.Tensor, n_layers: int) -> list:
-    """Step 3 hooks: overwrite the receiver's input(s) with the step-2 value at its positions."""
+def _naive_receiver_patch(
+    receiver: NodeRef, value: torch.Tensor, mask: torch.Tensor, n_layers: int, cfg: Any
+) -> list:
+    """Step 3 hooks: overwrite the receiver's input(s) with the step-2 value at its positions (a shared
+    key/value head: every query head's copy of its group)."""
     if receiver.kind in _HEAD_RECEIVERS:
         hooks = []
+        heads = _heads(receiver, cfg)
         for chan in _channels(receiver):
 
-            def patch(act, hook, h=receiver.head):
+            def patch(act, hook, h=heads):
                 act = act.clone()
-                act[:, :, h] = act[:, :, h] * (1 - mask) + value * mask
+                _blend(act, h, value, mask)
                 return act
 
             hooks.append((f"blocks.{receiver.layer}.hook_{chan}_input", patch))

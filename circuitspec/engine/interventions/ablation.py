@@ -21,7 +21,6 @@ import torch
 
 from circuitspec.engine.context import RunContext
 from circuitspec.engine.edits import (
-    LOGIT_BUDGET,
     Edit,
     copies_per_pass,
     edits_for,
@@ -33,7 +32,6 @@ from circuitspec.engine.prompts import derangement
 from circuitspec.engine.sites import Site
 
 __all__ = [
-    "LOGIT_BUDGET",
     "Edit",
     "Method",
     "ablate",

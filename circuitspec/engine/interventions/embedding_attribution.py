@@ -33,9 +33,9 @@ def _output(ctx: RunContext, site: Site, cache: dict[str, torch.Tensor]) -> tupl
     node = site.node
     act = cache[site.hook_name]
     if node.kind is NodeKind.HEAD and site.hook_name.endswith("hook_z"):
-        z = act[:, :, site.head]
-        assert node.layer is not None and site.head is not None
-        out = ctx.adapter.head_write(node.layer, site.head, z)
+        assert node.layer is not None and node.head is not None
+        z = act[:, :, node.head]
+        out = ctx.adapter.head_write(node.layer, node.head, z)
         first_ln = 1
     elif node.kind is NodeKind.MLP:
         out = act

@@ -3,7 +3,8 @@
 Entry point: :func:`faithfulness`. Every head (``hook_z`` per head) and MLP (``hook_mlp_out``) not in
 the circuit is ablated at every position (mean over the prompt set by default); a circuit head or
 MLP pinned to a role is kept only at that role's position. A head named through a channel
-(``L7H5.v``, ``.q``, ``.k``, ``.pattern``) keeps the whole head. Embeddings are always kept. The
+(``L7H5.v``, ``.q``, ``.k``, ``.pattern``) keeps the whole head, a shared key/value head
+(``L7KV1.v``) every head of its group. Embeddings are always kept. The
 baseline ablates every head and MLP (one pass with the circuit, from block 0's cached input); normalized
 recovery is
 ``(circuit − baseline) / (clean − baseline)`` per prompt.
@@ -53,6 +54,9 @@ def _all_components(arch: Architecture) -> list[Site]:
 def _kept(site: Site) -> Site | None:
     """The head-output / MLP-output slice a circuit node keeps (None: the node keeps nothing ablatable)."""
     node = site.node
+    if node.is_kv:  # a shared key/value head keeps every head of its group
+        outputs = NodeRef(node.component, NodeKind.HEAD, layer=node.layer, kv_head=node.kv_head)
+        return Site(outputs, hook_name(outputs), site.head, None, None)
     if node.kind in _HEAD_CHANNELS:
         head = NodeRef(f"L{node.layer}H{node.head}", NodeKind.HEAD, layer=node.layer, head=node.head)
         return Site(head, hook_name(head), node.head, None, None)
@@ -67,7 +71,10 @@ def _kept(site: Site) -> Site | None:
 def complement_edits(
     ctx: RunContext, circuits: Sequence[Sequence[Site]], method: str = "mean", seed: int = 0
 ) -> dict[str, Edit]:
-    """Edits ablating every head/MLP outside each circuit, stacked along the batch axis."""
+    """Edits ablating every head/MLP outside each circuit, stacked along the batch axis.
+
+    Memory: a mask is ``[copies·n, pos, heads, 1]`` (``hook_z``) or ``[copies·n, pos, 1]``, broadcast
+    over the last axis, and the ablated values are one copy's, shared by every circuit (``Edit``)."""
     components = _all_components(ctx.adapter.arch)
     names = sorted({s.hook_name for s in components})
     ctx.need(start_hooks(names, ctx.adapter.arch))  # the ablated pass starts at block 0's input
@@ -76,9 +83,10 @@ def complement_edits(
     edits: dict[str, Edit] = {}
     for name in names:
         act = cache[name]
+        shape = (*act.shape[:-1], 1)  # every site here covers a head's or an MLP's whole last axis
         masks = []
         for circuit in circuits:
-            mask = torch.zeros_like(act, dtype=torch.bool)
+            mask = torch.zeros(shape, dtype=torch.bool, device=act.device)
             for site in components:
                 if site.hook_name == name:
                     mask |= site.mask(mask)
@@ -89,9 +97,7 @@ def complement_edits(
             masks.append(mask)
         source = sources[name]
         assert source is not None  # zero / mean / resample always write a value
-        edits[name] = Edit(
-            mask=torch.cat(masks), values=source.repeat(len(circuits), *([1] * (act.dim() - 1)))
-        )
+        edits[name] = Edit(mask=torch.cat(masks), values=source)
     return edits
 
 

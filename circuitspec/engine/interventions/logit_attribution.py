@@ -40,7 +40,9 @@ def final_norm_reader(
     if arch.norm == "layernorm":  # LayerNorm centres its input: project the centred direction
         read = read - read.mean(-1, keepdim=True)
     if arch.norm != "none":
-        read = read / cache["ln_final.hook_scale"][torch.arange(len(prompts)), prompts.lengths - 1]
+        scale = cache["ln_final.hook_scale"]  # the shared runs normalise only the end tokens: [n, 1, 1]
+        ends = prompts.lengths - 1 if scale.shape[1] > 1 else torch.zeros_like(prompts.lengths)
+        read = read / scale[torch.arange(len(prompts)), ends]
     return read
 
 

@@ -3,8 +3,9 @@
 Entry point: :func:`logit_lens`. The residual stream at each site (``resid_pre0``, ``resid_mid0``,
 ``resid_pre1``, …, the final ``resid_post``) is taken at each prompt's last real token, passed
 through the final LayerNorm (recomputed for that residual, as the lens is usually defined) and
-the unembedding (the model adapter's ``unembed_at``: the model's own readout, soft-cap included),
-then scored with the context's metric.
+the unembedding (the model adapter's readout, soft-cap included), then scored with the context's
+metric. A metric that reads only the answer logits (``logit_diff``) gets only those two columns
+unembedded (``adapter.logits_of``), not the whole vocabulary at every site.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 
 from circuitspec.claims.hooks import lens_sites, residual_hook
 from circuitspec.engine.context import RunContext
+from circuitspec.engine.metrics import answer_logit_metric
 from circuitspec.errors import CircuitSpecError
 from circuitspec.measurement import Measurement
 
@@ -31,11 +33,16 @@ def logit_lens(ctx: RunContext, at: list[str] | None = None) -> dict[str, torch.
     hooks = {label: residual_hook(label) for label in labels}
     _, cache = ctx.clean(sorted(set(hooks.values())))
     ends = prompts.lengths - 1
+    answers = answer_logit_metric(ctx.metric)
+    ids = torch.stack([prompts.desired, prompts.undesired], dim=1)
     out: dict[str, torch.Tensor] = {}
     with torch.inference_mode():
         for label, hook in hooks.items():
-            logits = adapter.unembed_at(cache[hook], ends)  # [n, vocab], only the end tokens
-            out[label] = ctx.metric(logits, prompts).float().cpu()
+            if answers is not None:  # the two answer columns only
+                value = answers(adapter.logits_of(cache[hook], ends, ids))
+            else:  # [n, vocab], only the end tokens
+                value = ctx.metric(adapter.unembed_at(cache[hook], ends), prompts)
+            out[label] = value.float().cpu()
     return out
 
 

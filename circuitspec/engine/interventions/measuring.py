@@ -68,7 +68,7 @@ class MeasurementBuilder:
 
 def claim_sites(ctx: RunContext, graph: Any, claim: Any) -> list[Site]:
     """The claim's targets resolved to per-prompt sites."""
-    return [resolve_site(node, ctx.prompts) for node in graph.targets(claim.id)]
+    return [resolve_site(node, ctx.prompts, ctx.adapter.arch) for node in graph.targets(claim.id)]
 
 
 def clean_corrupt(ctx: RunContext) -> tuple[np.ndarray, np.ndarray]:

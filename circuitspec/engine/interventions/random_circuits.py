@@ -30,6 +30,8 @@ def _draw(node: NodeRef, cfg, rng: np.random.Generator) -> NodeRef:
             text = f"L{layer}H{head}"
         case NodeKind.HEAD_Q | NodeKind.HEAD_K | NodeKind.HEAD_V | NodeKind.HEAD_PATTERN:
             text = f"L{layer}H{head}.{node.component.rsplit('.', 1)[1]}"
+        case NodeKind.KV_K | NodeKind.KV_V:
+            text = f"L{layer}KV{int(rng.integers(cfg.n_kv_heads))}.{node.component[-1]}"
         case NodeKind.MLP:
             text = f"MLP{layer}"
         case NodeKind.MLP_IN:
@@ -102,7 +104,8 @@ def random_baseline(
     prompts = ctx.prompts
     keys = [tuple(sorted(node.text for node in nodes)) for nodes in node_sets]
     distinct = list(dict.fromkeys(keys))
-    circuits = [[resolve_site(node, prompts) for node in node_sets[keys.index(key)]] for key in distinct]
+    arch = ctx.adapter.arch
+    circuits = [[resolve_site(n, prompts, arch) for n in node_sets[keys.index(key)]] for key in distinct]
     step = copies_per_pass(ctx, len(circuits))
     values: list[float] = []
     for start in range(0, len(circuits), step):

@@ -16,7 +16,6 @@ import torch
 
 from circuitspec.engine.context import RunContext
 from circuitspec.engine.edits import (
-    LOGIT_BUDGET,
     Edit,
     chain_edits,
     copies_per_pass,
@@ -26,7 +25,7 @@ from circuitspec.engine.edits import (
 )
 from circuitspec.engine.sites import Site
 
-__all__ = ["LOGIT_BUDGET", "scale_sweep"]
+__all__ = ["scale_sweep"]
 
 
 def _scaled_outputs(

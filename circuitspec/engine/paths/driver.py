@@ -46,6 +46,7 @@ def path_patch_jobs(
             f"got {mlps}, {direction}"
         )
     check_jobs(jobs, ctx.adapter.arch)
+    jobs = [job.ungrouped(ctx.adapter.arch) for job in jobs]  # shared key/value heads as their groups
     runs = get_runs(ctx, direction)
     masks = Masks(ctx.prompts, ctx.device)
     sent = {

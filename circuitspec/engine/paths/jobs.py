@@ -15,6 +15,7 @@ from circuitspec.claims.rules import PATH_RECEIVER, PATH_SENDER, NodeRule
 from circuitspec.errors import CircuitSpecError
 from circuitspec.spec.geometry import (
     CHANNEL_OF_KIND,
+    expand_kv,
     receive_channels,
     receive_order,
     residual_input_hook,
@@ -57,6 +58,29 @@ class PathJob:
     @classmethod
     def joint(cls, pairs: Sequence[Pair]) -> PathJob:
         return cls((tuple(pairs),))
+
+    def ungrouped(self, arch: Architecture) -> PathJob:
+        """The job with every shared key/value head (``L7KV1.v``) replaced by its group's query-head
+        nodes (``L7H3.v``, ``L7H4.v``, ...): receiving through all of their copies is receiving through
+        the shared head, and what they write together is what it sends on."""
+        if not any(node.is_kv for hop in self.hops for pair in hop for node in pair):
+            return self
+        try:
+            return PathJob(
+                tuple(
+                    tuple(
+                        dict.fromkeys(
+                            (a, b)
+                            for sender, receiver in hop
+                            for a in expand_kv(sender, arch.n_heads, arch.n_kv_heads)
+                            for b in expand_kv(receiver, arch.n_heads, arch.n_kv_heads)
+                        )
+                    )
+                    for hop in self.hops
+                )
+            )
+        except ValueError as exc:
+            raise CircuitSpecError(f"path patching: {exc}") from None
 
 
 def job_for_chains(claim_id: str, chains: Sequence[Sequence[NodeRef]]) -> PathJob:

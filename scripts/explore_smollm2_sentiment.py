@@ -1,0 +1,388 @@
+"""Exploration behind hypotheses/smollm2_sentiment.yaml: the contrastive-sentiment study on SmolLM2-135M.
+
+    .venv/bin/python scripts/explore_smollm2_sentiment.py derive    # W_pos / W_neg from the model (§5)
+    .venv/bin/python scripts/explore_smollm2_sentiment.py gate      # behaviour gate, exploration / held-out
+    .venv/bin/python scripts/explore_smollm2_sentiment.py explore [--parts dla,attention,...]
+
+``derive`` runs ``circuitspec data derive-words`` with k = 20 (400 pairs per direction; the paper's
+k = 10 left only 16 of 200 rows through the gate). ``gate`` runs every
+derived row under the four templates (substitution / negation × minimal / contextual), prints behaviour
+accuracy and mean logit difference per template, keeps the rows whose logit difference is > 0 under
+*every* template (the behaviour gate per prompt type) and splits them, seeded, into an exploration file
+and a held-out file. ``explore`` runs only on the exploration rows and prints every grid the
+hypothesis' thresholds come from: behaviour, per-head direct logit attribution over all 270 heads,
+attention from the last token to w_ori and s_con, denoising activation patching (which components carry
+the contrastive label), path patching of the candidate label path, value scaling at α = ±2^k and
+faithfulness against random circuits. Every measurement is a circuitspec claim run through the
+pipeline (a temporary hypothesis with the same model and templates), as ``verify`` would run it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+HYPOTHESIS = ROOT / "hypotheses" / "smollm2_sentiment.yaml"
+DATA = ROOT / "hypotheses" / "data"
+ALL_ROWS = DATA / "smollm2_sentiment_pairs.jsonl"
+EXPLORE_ROWS = DATA / "smollm2_sentiment_explore.jsonl"
+HELDOUT_ROWS = DATA / "smollm2_sentiment_heldout.jsonl"
+HELD_OUT_FRACTION = 0.4
+K = 20  # words per side: 400 pairs per direction (k = 10 kept only 16 of 200 rows through the gate)
+HEADS = [f"L{layer}H{head}" for layer in range(30) for head in range(9)]
+MLPS = [f"MLP{layer}" for layer in range(30)]
+PARTS = ("behaviour", "dla", "attention", "patching", "paths", "scaling", "faithfulness")
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _load_model() -> Any:
+    from circuitspec.pipeline import load_hypothesis_model
+    from circuitspec.spec.loader import load_hypothesis
+
+    hypothesis = load_hypothesis(HYPOTHESIS)
+    return load_hypothesis_model(hypothesis.spec.model, hypothesis.base_dir)
+
+
+# ------------------------------------------------------------------------------------------ behaviour
+
+
+def behaviour(loaded: Any, rows: list[dict[str, str]], batch: int = 64) -> dict[str, np.ndarray]:
+    """Per template, each row's clean logit difference (desired − undesired at the last token)."""
+    import torch
+
+    from circuitspec.engine.metrics import logit_diff
+    from circuitspec.engine.prompts import build_prompt_set
+    from circuitspec.spec.loader import load_hypothesis
+
+    data = load_hypothesis(HYPOTHESIS).spec.data
+    out: dict[str, np.ndarray] = {}
+    for template in data.templates:
+        prompts = build_prompt_set(data, rows, loaded.tokenizer, [template.id])
+        values = []
+        with torch.inference_mode():
+            for start in range(0, len(prompts), batch):
+                sl = slice(start, start + batch)
+                length = int(prompts.lengths[sl].max())
+                logits = loaded.model(prompts.tokens[sl, :length])
+                part = _slice_prompts(prompts, sl)
+                values.append(logit_diff(logits, part))
+        out[template.id] = torch.cat(values).float().numpy()
+    return out
+
+
+def _slice_prompts(prompts: Any, sl: slice) -> Any:
+    """The prompts ``sl`` of a PromptSet (only what :func:`logit_diff` reads)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        lengths=prompts.lengths[sl], desired=prompts.desired[sl], undesired=prompts.undesired[sl]
+    )
+
+
+def print_behaviour(values: dict[str, np.ndarray], rows: list[dict[str, str]]) -> None:
+    """Accuracy (logit difference > 0) and mean logit difference per template and direction."""
+    print(f"\nbehaviour over {len(rows)} rows (accuracy = share with logit difference > 0)")
+    print(f"  {'template':16s} {'acc':>7s} {'mean LD':>8s} {'± sem':>6s}   acc pos→neg  acc neg→pos")
+    pos = np.array([r["s_ori"] == "Positive" for r in rows])
+    for tid, ld in values.items():
+        sem = ld.std() / len(ld) ** 0.5
+        print(
+            f"  {tid:16s} {np.mean(ld > 0):7.3f} {ld.mean():8.2f} {sem:6.2f}   "
+            f"{np.mean(ld[pos] > 0):11.3f}  {np.mean(ld[~pos] > 0):11.3f}"
+        )
+
+
+def gate(loaded: Any, seed: int = 0) -> None:
+    """Keep the rows the model gets right under every template; split them exploration / held-out."""
+    rows = _rows(ALL_ROWS)
+    values = behaviour(loaded, rows)
+    print_behaviour(values, rows)
+    keep = np.all(np.stack([v > 0 for v in values.values()]), axis=0)
+    for tid, v in values.items():
+        print(f"  gate passes {tid}: {int((v > 0).sum())}/{len(rows)}")
+    kept = [row for row, ok in zip(rows, keep, strict=True) if ok]
+    print(f"kept {len(kept)}/{len(rows)} rows (logit difference > 0 under every template)")
+    order = np.random.default_rng(seed).permutation(len(kept))
+    n_held = round(HELD_OUT_FRACTION * len(kept))
+    held = sorted(order[:n_held].tolist())
+    explore = sorted(order[n_held:].tolist())
+    for path, indices, what in ((EXPLORE_ROWS, explore, "exploration"), (HELDOUT_ROWS, held, "held-out")):
+        path.write_text("".join(json.dumps(kept[i]) + "\n" for i in indices))
+        print(f"wrote {len(indices)} {what} rows to {path.relative_to(ROOT)}")
+
+
+# ----------------------------------------------------------------------------------- claims via pipeline
+
+
+def run_claims(loaded: Any, claims: list[dict], rows: Path, n: int | None, extra: dict | None = None) -> dict:
+    """Measure ``claims`` (YAML dicts) on ``rows`` through the planner, as ``verify`` would; no verdicts."""
+    from circuitspec.engine.planner import run_claims as planner_run
+    from circuitspec.graph.compile import compile_hypothesis
+    from circuitspec.spec.loader import load_hypothesis, load_rows
+
+    spec = yaml.safe_load(HYPOTHESIS.read_text())
+    spec["data"]["file"] = str(rows)
+    spec["data"].pop("n", None)
+    if n is not None:
+        spec["data"]["n"] = n
+    spec["nodes"], spec["paths"] = (extra or {}).get("nodes", {}), (extra or {}).get("paths", {})
+    spec["claims"] = claims
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "explore.yaml"
+        path.write_text(yaml.safe_dump(json.loads(json.dumps(spec)), sort_keys=False))  # no aliases
+        hypothesis = load_hypothesis(path)
+        graph = compile_hypothesis(hypothesis, shape=loaded.shape)
+        data_rows = load_rows(hypothesis.spec.data, hypothesis.base_dir)
+        started = time.perf_counter()
+        out = planner_run(graph, loaded, data_rows, hypothesis.base_dir, progress=False, seed=0)
+    errors = {k: m.error for k, m in out.items() if m.error}
+    if errors:
+        print(f"  errors: {errors}")
+    print(f"  ({len(claims)} claims, {time.perf_counter() - started:.1f} s)")
+    return out
+
+
+def _mean_sem(values: np.ndarray) -> str:
+    return f"{values.mean():+.3f} ± {values.std() / len(values) ** 0.5:.3f}"
+
+
+def _per_target(measurement: Any) -> dict[str, np.ndarray]:
+    from circuitspec.measurement import TargetValues
+
+    for plot in measurement.plots:
+        if isinstance(plot, TargetValues):
+            return dict(plot.values)
+    return {}
+
+
+def print_grid(title: str, grid: dict[str, float], fmt: str = "{:+5.2f}") -> None:
+    """A layer × head table of per-head numbers."""
+    print(f"\n{title}")
+    print("       " + " ".join(f"{'H' + str(h):>5s}" for h in range(9)))
+    for layer in range(30):
+        cells = [fmt.format(grid[f"L{layer}H{h}"]) for h in range(9)]
+        print(f"  L{layer:<3d} " + " ".join(f"{c:>5s}" for c in cells))
+
+
+def print_top(title: str, values: dict[str, np.ndarray], k: int = 10, reverse: bool = True) -> list[str]:
+    """The ``k`` targets with the largest (``reverse``) or smallest mean, with ± one standard error."""
+    order = sorted(values, key=lambda name: float(values[name].mean()), reverse=reverse)[:k]
+    print(f"\n{title}")
+    for name in order:
+        print(f"  {name:10s} {_mean_sem(values[name])}")
+    return order
+
+
+# ------------------------------------------------------------------------------------------------ parts
+
+
+def _claim(cid: str, kind: str, targets: list[str], data: list[str] | None = None, **fields: Any) -> dict:
+    claim = {"id": cid, "kind": kind, "targets": targets, "expect": fields.pop("expect", "mean > -1000")}
+    if data:
+        claim["data"] = data
+    return claim | fields
+
+
+def part_dla(loaded: Any, state: dict) -> None:
+    """Direct logit attribution of every head and MLP, substitution and negation apart."""
+    claims = [_claim(f"dla_{c}", "attribution", HEADS + MLPS, [c]) for c in ("substitution", "negation")]
+    out = run_claims(loaded, claims, EXPLORE_ROWS, None)
+    for condition in ("substitution", "negation"):
+        values = _per_target(out[f"dla_{condition}"])
+        state[f"dla_{condition}"] = values
+        print_grid(f"mean DLA per head, {condition}", {h: float(values[h].mean()) for h in HEADS})
+        print_top(f"most positive heads, {condition}", {h: values[h] for h in HEADS})
+        print_top(f"most negative heads, {condition}", {h: values[h] for h in HEADS}, reverse=False)
+        print_top(f"MLPs by DLA, {condition}", {m: values[m] for m in MLPS}, k=8)
+        print_top(f"most negative MLPs, {condition}", {m: values[m] for m in MLPS}, k=4, reverse=False)
+
+
+def part_attention(loaded: Any, state: dict) -> None:
+    """Attention from the last token to w_ori and to s_con, every head (all four templates)."""
+    claims = [
+        _claim(f"att_{role}", "attention", HEADS, None, source="end", destination=role, each=True)
+        for role in ("w_ori", "s_con")
+    ]
+    out = run_claims(loaded, claims, EXPLORE_ROWS, None)
+    for role in ("w_ori", "s_con"):
+        values = {h: out[f"att_{role}[{h}]"].arrays["value"] for h in HEADS}
+        state[f"att_{role}"] = values
+        means = {h: float(v.mean()) for h, v in values.items()}
+        print_grid(f"mean attention end -> {role}", means, "{:4.2f}")
+        print_top(f"heads attending most to {role}", values)
+    dla = state.get("dla_substitution")
+    if dla:
+        readers = {h: dla[h] for h in HEADS if float(state["att_w_ori"][h].mean()) > 0.2}
+        print_top(
+            "heads attending to w_ori (> 0.2) by substitution DLA, most negative first",
+            readers,
+            reverse=False,
+        )
+
+
+def _candidates(state: dict) -> list[str]:
+    """Heads worth patching: the most label-attending heads and the largest |DLA| heads."""
+    att = state["att_s_con"]
+    by_attention = sorted(HEADS, key=lambda h: -float(att[h].mean()))[:10]
+    dla = state["dla_substitution"]
+    by_dla = sorted(HEADS, key=lambda h: -abs(float(dla[h].mean())))[:8]
+    return list(dict.fromkeys(by_attention + by_dla))
+
+
+def part_patching(loaded: Any, state: dict) -> None:
+    """Denoising activation patching (clean into the same-label twin): which components carry s_con."""
+    heads = _candidates(state)
+    claims = [_claim(f"res_scon{l}", "activation_patching", [f"resid_pre{l}@s_con"]) for l in range(0, 30, 3)]
+    claims += [_claim(f"res_end{l}", "activation_patching", [f"resid_pre{l}@end"]) for l in range(0, 30, 3)]
+    claims += [_claim(f"head_{h}", "activation_patching", [h]) for h in heads]
+    claims += [_claim(f"mlp_end{l}", "activation_patching", [f"MLP{l}@end"]) for l in range(0, 30, 2)]
+    out = run_claims(loaded, claims, EXPLORE_ROWS, None)
+
+    def recovered(cid: str) -> str:
+        m = out[cid].arrays
+        if "intervened" not in m:
+            return "n/a"
+        gap = m["clean"].mean() - m["corrupt"].mean()
+        return f"{(m['intervened'].mean() - m['corrupt'].mean()) / gap:+.3f}"
+
+    any_m = out[claims[0]["id"]].arrays
+    print(f"\nclean LD {any_m['clean'].mean():+.2f}, same-label twin LD {any_m['corrupt'].mean():+.2f}")
+    print("recovered (denoising) by layer: resid_pre@s_con / resid_pre@end")
+    for l in range(0, 30, 3):
+        print(f"  layer {l:2d}   {recovered(f'res_scon{l}'):>7s}   {recovered(f'res_end{l}'):>7s}")
+    print("recovered by MLP at end")
+    print("  " + "  ".join(f"MLP{l} {recovered(f'mlp_end{l}')}" for l in range(0, 30, 2)))
+    head_rec = {h: out[f"head_{h}"] for h in heads}
+    print("recovered by candidate head (all positions)")
+    for h in sorted(heads, key=lambda h: -float(recovered(f"head_{h}").replace("n/a", "nan"))):
+        print(f"  {h:8s} {recovered(f'head_{h}')}   att s_con {float(state['att_s_con'][h].mean()):.2f}")
+    state["patching"] = head_rec
+
+
+# Chosen from the grids above (docs/smollm2_sentiment.md says why); the parts below measure them.
+LABEL_HEADS = ["L21H1", "L16H4", "L11H8"]  # label movers: attend end -> s_con, patching recovers the label
+WORD_HEADS = [
+    "L24H7",
+    "L22H7",
+    "L23H0",
+]  # heads reading w_ori with a negative direct effect under substitution
+CIRCUIT = [
+    *MLPS,
+    "L11H8",
+    "L16H4",
+    "L21H1",
+    "L25H7",
+    "L20H0",
+    "L23H3",
+    "L18H6",
+    "L22H7",
+    "L23H0",
+    "L24H7",
+    "L26H1",
+    "L29H1",
+]  # the faithfulness circuit
+CONTROLS = ["L2H8", "L5H3"]  # near-zero DLA, attention and patching: negative controls
+ALPHAS = [-4.0, -2.0, -1.0, 1.0, 2.0, 4.0]
+
+
+def part_paths(loaded: Any, state: dict) -> None:
+    """Noising path patching: the label at s_con entering each label head's value, to the logits / MLPs."""
+    claims = []
+    for head in LABEL_HEADS:
+        layer = int(head[1:].split("H")[0])
+        for tail, name in (("logits", "direct"), (f"MLP{min(layer + 1, 29)}@end -> logits", "mlp")):
+            path = f"resid_pre{layer}@s_con -> {head}.v@s_con -> {tail}"
+            claims.append(_claim(f"path_{head}_{name}", "path_patching", [path], ["substitution"]))
+    out = run_claims(loaded, claims, EXPLORE_ROWS, None)
+    print("\nnoising path patching, substitution (intervened − clean LD)")
+    for claim in claims:
+        value = out[claim["id"]].arrays.get("value")
+        print(f"  {claim['targets'][0]:60s} {_mean_sem(value) if value is not None else 'error'}")
+
+
+def part_scaling(loaded: Any, state: dict) -> None:
+    """Value scaling α = ±2^k of the label heads at s_con and the word heads at w_ori."""
+    sites = [f"{h}.v@s_con" for h in LABEL_HEADS] + [f"{h}.v@w_ori" for h in WORD_HEADS]
+    claims = [
+        _claim(f"scale_{i}", "scaling", [site], [cond], alphas=ALPHAS)
+        for i, site in enumerate(sites)
+        for cond in ("substitution",)
+    ]
+    out = run_claims(loaded, claims, EXPLORE_ROWS, None)
+    print("\nvalue scaling, substitution: mean LD / success rate per alpha")
+    for claim in claims:
+        m = out[claim["id"]]
+        cells = [
+            f"{p.x:+g}: {p.arrays['intervened'].mean():+.2f}/{np.mean(p.arrays['intervened'] > 0):.2f}"
+            for p in m.sweep
+        ]
+        print(f"  {claim['targets'][0]:16s} " + "  ".join(cells))
+
+
+def part_faithfulness(loaded: Any, state: dict) -> None:
+    """Everything outside CIRCUIT mean-ablated (recovered vs random circuits); controls mean-ablated."""
+    claims = [
+        _claim("faithful", "faithfulness", CIRCUIT, None, method="mean", random_baseline={"n": 20}),
+        *(_claim(f"control_{h}", "ablation", [h], None, method="mean") for h in CONTROLS),
+    ]
+    out = run_claims(loaded, claims, EXPLORE_ROWS, None)
+    m = out["faithful"]
+    a = m.arrays
+    recovered = (a["intervened"].mean() - a["corrupt"].mean()) / (a["clean"].mean() - a["corrupt"].mean())
+    baseline = m.random_baseline if m.random_baseline is not None else np.array([np.nan])
+    print(
+        f"\nfaithfulness of {len(CIRCUIT)} components: recovered {recovered:+.3f}; random circuits "
+        f"mean {np.nanmean(baseline):+.3f}, max {np.nanmax(baseline):+.3f}"
+    )
+    for h in CONTROLS:
+        print(f"  control {h}: mean ablation effect {_mean_sem(out[f'control_{h}'].arrays['value'])}")
+
+
+def run_parts(loaded: Any, parts: list[str]) -> None:
+    """Run the exploration parts in order, each after those it reads from."""
+    state: dict = {}
+    rows = _rows(EXPLORE_ROWS)
+    print(f"exploration rows: {len(rows)} ({len(rows) * 4} prompts)")
+    if "behaviour" in parts:
+        print_behaviour(behaviour(loaded, rows), rows)
+    for name in ("dla", "attention", "patching", "paths", "scaling", "faithfulness"):
+        if name in parts:
+            globals()[f"part_{name}"](loaded, state)
+
+
+def main() -> None:
+    warnings.simplefilter("ignore")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("stage", choices=["derive", "gate", "explore"])
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"explore: comma-separated of {PARTS}")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    if args.stage == "derive":
+        from circuitspec.cli.data_commands import derive_words_command
+
+        count = derive_words_command(HYPOTHESIS, ALL_ROWS, K, "This movie is", None, ("Positive", "Negative"))
+        print(f"wrote {count} rows to {ALL_ROWS.relative_to(ROOT)}")
+        return
+    loaded = _load_model()
+    if args.stage == "gate":
+        gate(loaded)
+        return
+    run_parts(loaded, args.parts.split(","))
+
+
+if __name__ == "__main__":
+    main()
