@@ -86,25 +86,25 @@ def unpack(commit: str, where: Path) -> Path:
     return where
 
 
-def measure(tree: Path, threads: int) -> dict:
-    """Verify the toy hypothesis with ``tree``'s code; the probe's numbers."""
+def run_probe(tree: Path, probe: str, args: list[str], threads: int, label: str = "") -> dict:
+    """Run ``probe`` with ``tree``'s code first on the path, in a fresh interpreter; its RESULT line."""
     env = {**os.environ, "PYTHONPATH": str(tree), "CIRCUITSPEC_THREADS": str(threads)}
     env["OMP_NUM_THREADS"] = str(threads)
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE, HYPOTHESIS, str(threads)],
-        cwd=tree,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+        [sys.executable, "-c", probe, *args], cwd=tree, env=env, capture_output=True, text=True, check=False
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode or not lines:
-        raise SystemExit(f"{tree}: the probe failed\n{done.stderr[-3000:]}")
+        raise SystemExit(f"{tree} {label}: the probe failed\n{done.stderr[-3000:]}")
     result = json.loads(lines[-1].removeprefix("RESULT "))
     if not Path(result["package"]).resolve().is_relative_to(tree.resolve()):
         raise SystemExit(f"{tree}: imported circuitspec from {result['package']}, not from the tree")
     return result
+
+
+def measure(tree: Path, threads: int) -> dict:
+    """Verify the toy hypothesis with ``tree``'s code; the probe's numbers."""
+    return run_probe(tree, _PROBE, [HYPOTHESIS, str(threads)], threads)
 
 
 def main() -> None:

@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from bench_passes import unpack
+from bench_passes import run_probe, unpack
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKLOADS = ("behaviour", "sweep", "faithfulness", "lens")
@@ -145,25 +143,9 @@ def write_hypothesis(folder: Path, workload: str, per_template: int) -> Path:
 
 def measure(tree: Path, workload: str, prompts: int, threads: int) -> dict:
     """One workload with ``tree``'s code in a fresh interpreter; the probe's numbers."""
-    env = {**os.environ, "PYTHONPATH": str(tree), "CIRCUITSPEC_THREADS": str(threads)}
-    env["OMP_NUM_THREADS"] = str(threads)
     with tempfile.TemporaryDirectory() as folder:
         path = write_hypothesis(Path(folder), workload, max(1, prompts // 2))
-        done = subprocess.run(
-            [sys.executable, "-c", _PROBE, str(path), workload, str(threads)],
-            cwd=tree,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
-    if done.returncode or not lines:
-        raise SystemExit(f"{tree} {workload}: the probe failed\n{done.stderr[-3000:]}")
-    result = json.loads(lines[-1].removeprefix("RESULT "))
-    if not Path(result["package"]).resolve().is_relative_to(tree.resolve()):
-        raise SystemExit(f"{tree}: imported circuitspec from {result['package']}, not from the tree")
-    return result
+        return run_probe(tree, _PROBE, [str(path), workload, str(threads)], threads, workload)
 
 
 def row(label: str, workload: str, r: dict) -> str:
