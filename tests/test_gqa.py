@@ -373,3 +373,17 @@ def test_receiving_through_the_shared_head_is_receiving_through_every_copy(setup
     patched, _, _ = path_patch_jobs(_ctx(model, prompts), jobs)
     torch.testing.assert_close(patched[0], patched[1])
     assert (patched[0] - patched[2]).abs().max() > 1e-4
+
+
+def test_reports_name_every_head_of_a_shared_group():
+    from circuitspec.engine.architecture import Architecture
+    from circuitspec.engine.planner import _name_shared_heads
+    from circuitspec.measurement import Measurement
+
+    arch = Architecture(n_layers=3, n_heads=4, d_model=16, d_head=4, d_vocab=40, n_kv_heads=2)
+    measurement = Measurement("c", "scaling", 4)
+    _name_shared_heads(measurement, [parse_node("L1KV1.v@b"), parse_node("L1H0.v")], arch)
+    assert measurement.extra["shared_kv_heads"] == {"L1KV1.v@b": ["L1H2.v@b", "L1H3.v@b"]}
+    plain = Measurement("d", "scaling", 4)
+    _name_shared_heads(plain, [parse_node("L1H0.v")], arch)
+    assert "shared_kv_heads" not in plain.extra

@@ -20,7 +20,7 @@ from circuitspec.claims import claim_kind
 from circuitspec.errors import CircuitSpecError
 from circuitspec.graph.circuit import CircuitGraph
 from circuitspec.measurement import Measurement, RunCost
-from circuitspec.spec.geometry import hook_name
+from circuitspec.spec.geometry import expand_kv, hook_name
 
 from .adapter import ModelAdapter, adapt
 from .architecture import Architecture
@@ -181,6 +181,18 @@ def _metric_not_set(*args: Any, **kwargs: Any) -> torch.Tensor:
     raise RuntimeError("the claim's metric is read before it was set")
 
 
+def _name_shared_heads(measurement: Measurement, targets: list[Any], arch: Any) -> None:
+    """A shared key/value head (``L7KV1.v``) acts through every query head of its group: the report
+    names them (``extra["shared_kv_heads"]``)."""
+    groups = {
+        node.text: [head.text for head in expand_kv(node, arch.n_heads, arch.n_kv_heads)]
+        for node in targets
+        if node.is_kv
+    }
+    if groups:
+        measurement.extra["shared_kv_heads"] = groups
+
+
 def measure_claim(
     graph: CircuitGraph,
     claim: Any,
@@ -204,7 +216,9 @@ def measure_claim(
         _check_features(graph, claim, ctx.adapter)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return kind.load_measure()(ctx, claim, graph, seed)
+            measurement = kind.load_measure()(ctx, claim, graph, seed)
+        _name_shared_heads(measurement, graph.targets(claim.id), ctx.adapter.arch)
+        return measurement
     except Exception as exc:  # one claim must never stop the run
         measurement = Measurement(claim.id, claim.kind, len(prompts), error=_one_line(exc), seed=seed)
         measurement.cost = RunCost(
