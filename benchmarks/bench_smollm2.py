@@ -5,7 +5,9 @@ Workloads (each in its own subprocess, so its peak RSS is its own; the model loa
 - ``sweep``: an α sweep of 7 points scaling one head's value vector at a role (``scaling`` claim);
 - ``faithfulness``: every head and MLP outside a 3-node circuit mean-ablated, with a 30-circuit random
   baseline, on ``--faith-prompts`` prompts;
-- ``lens``: the logit lens over all 61 residual sites (``logit_lens`` claim).
+- ``lens``: the logit lens over all 61 residual sites (``logit_lens`` claim);
+- ``hypothesis``: ``hypotheses/smollm2_sentiment.yaml`` verified end to end (every claim, its own held-out
+  rows; ``--prompts`` does not apply); passes are summed over the claims.
 
 The old tree (``--old``, default ``HEAD``) is unpacked with ``git archive`` as ``bench_passes.py`` does,
 leaving this checkout's git state alone. ``--threads 1 2`` runs this tree at each thread count.
@@ -23,7 +25,8 @@ from pathlib import Path
 from bench_passes import run_probe, unpack
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKLOADS = ("behaviour", "sweep", "faithfulness", "lens")
+WORKLOADS = ("behaviour", "sweep", "faithfulness", "lens", "hypothesis")
+HYPOTHESIS = ROOT / "hypotheses" / "smollm2_sentiment.yaml"
 POSITIVE = [
     "good",
     "great",
@@ -109,8 +112,9 @@ if sys.argv[2] == "behaviour":
     n, passes, errors = len(prompts), ctx.counter.forward_passes, []
 else:
     results = run_claims(graph, loaded, rows, hypothesis.base_dir, progress=False)
-    m = next(iter(results.values()))
-    n, passes, errors = m.n_prompts, m.cost.forward_passes, [m.error] if m.error else []
+    ms = list(results.values())
+    n, passes = max(m.n_prompts for m in ms), sum(m.cost.forward_passes for m in ms)
+    errors = [m.error for m in ms if m.error]
 seconds = time.perf_counter() - start
 sampler.running = False; sampler.join()
 print("RESULT " + json.dumps({
@@ -143,6 +147,8 @@ def write_hypothesis(folder: Path, workload: str, per_template: int) -> Path:
 
 def measure(tree: Path, workload: str, prompts: int, threads: int) -> dict:
     """One workload with ``tree``'s code in a fresh interpreter; the probe's numbers."""
+    if workload == "hypothesis":  # the committed study, its own data
+        return run_probe(tree, _PROBE, [str(HYPOTHESIS), workload, str(threads)], threads, workload)
     with tempfile.TemporaryDirectory() as folder:
         path = write_hypothesis(Path(folder), workload, max(1, prompts // 2))
         return run_probe(tree, _PROBE, [str(path), workload, str(threads)], threads, workload)

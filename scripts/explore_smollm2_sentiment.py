@@ -12,8 +12,10 @@ accuracy and mean logit difference per template, keeps the rows whose logit diff
 and a held-out file. ``explore`` runs only on the exploration rows and prints every grid the
 hypothesis' thresholds come from: behaviour, per-head direct logit attribution over all 270 heads,
 attention from the last token to w_ori and s_con, denoising activation patching (which components carry
-the contrastive label), path patching of the candidate label path, value scaling at α = ±2^k and
-faithfulness against random circuits. Every measurement is a circuitspec claim run through the
+the contrastive label), path patching of the candidate label path, value scaling at α = ±2^k,
+faithfulness against random circuits, the accumulated logit lens (with the verdict statistic of each
+candidate lens claim) and causal scrubbing of the label path (variants in ``SCRUB_VARIANTS``).
+Every measurement is a circuitspec claim run through the
 pipeline (a temporary hypothesis with the same model and templates), as ``verify`` would run it.
 """
 
@@ -40,7 +42,7 @@ HELD_OUT_FRACTION = 0.4
 K = 20  # words per side: 400 pairs per direction (k = 10 kept only 16 of 200 rows through the gate)
 HEADS = [f"L{layer}H{head}" for layer in range(30) for head in range(9)]
 MLPS = [f"MLP{layer}" for layer in range(30)]
-PARTS = ("behaviour", "dla", "attention", "patching", "paths", "scaling", "faithfulness")
+PARTS = ("behaviour", "dla", "attention", "patching", "paths", "scaling", "faithfulness", "lens", "scrubbing")
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -350,6 +352,99 @@ def part_faithfulness(loaded: Any, state: dict) -> None:
         print(f"  control {h}: mean ablation effect {_mean_sem(out[f'control_{h}'].arrays['value'])}")
 
 
+def part_lens(loaded: Any, state: dict) -> None:
+    """Accumulated logit lens (Figure 2): where the logit difference emerges, per condition.
+
+    Prints the site means, then the verdict statistic ``verify`` would compute (:func:`evaluate_claim`,
+    Spearman ρ of the per-site means for a trend; the mean for an ``at`` site) for each candidate claim.
+    """
+    from circuitspec.stats.evaluate import evaluate_claim
+
+    claims = [_claim(f"lens_{c}", "logit_lens", [], [c]) for c in ("substitution", "negation")]
+    claims += [
+        _claim(f"lens_sub_at{layer}", "logit_lens", [], ["substitution"], at=f"resid_pre{layer}")
+        for layer in LENS_AT
+    ]
+    for claim in claims:
+        claim.pop("targets")
+    out = run_claims(loaded, claims, EXPLORE_ROWS, None)
+    for claim in claims[:2]:
+        points = out[claim["id"]].sweep
+        print(f"\naccumulated logit lens, {claim['data'][0]} (mean LD at the residual before each layer)")
+        for p in points:
+            if (p.x == int(p.x) and int(p.x) % 3 == 0) or p is points[-1]:
+                print(f"  layer {p.x:5.1f}  {_mean_sem(p.arrays['value'])}")
+    print("\ncandidate logit-lens claims, as verify would judge them on the exploration rows")
+    for claim in claims:
+        expect = "mean increases with layer" if "at" not in claim else "mean > 0"
+        o = evaluate_claim(out[claim["id"]], expect)
+        ci = f"[{o.ci.low:+.3f}, {o.ci.high:+.3f}]" if o.ci else "n/a"
+        print(
+            f"  {claim['id']:18s} {expect:27s} {o.statistic} {o.estimate:+.3f} {ci} {o.verdict}: {o.reason}"
+        )
+
+
+LENS_AT = (12, 18, 21, 24, 27)  # residual sites tried for an ``at`` claim
+
+
+# the label path as a causal-scrubbing hypothesis: L21H1 reads only the labels, MLP22@end what L21H1 wrote
+SCRUB_VARIANTS: dict[str, dict] = {
+    "label_path": {
+        "targets": ["L21H1 -> MLP22@end", "MLP22@end -> logits", "L21H1 -> logits"],
+        "equivalence": {"L21H1": ["s_ori", "s_con"], "MLP22": ["s_ori", "s_con"]},
+    },
+    "label_path_word_heads": {
+        "targets": [
+            "L21H1 -> MLP22@end",
+            "MLP22@end -> logits",
+            "L21H1 -> logits",
+            "L24H7 -> logits",
+            "L23H0 -> logits",
+        ],
+        "equivalence": {
+            "L21H1": ["s_ori", "s_con"],
+            "MLP22": ["s_ori", "s_con"],
+            "L24H7": ["w_ori"],
+            "L23H0": ["w_ori"],
+        },
+    },
+    "label_path_rest_exact": {
+        "targets": ["L21H1 -> MLP22@end", "MLP22@end -> logits", "L21H1 -> logits"],
+        "equivalence": {"L21H1": ["s_ori", "s_con"], "MLP22": ["s_ori", "s_con", "w_ori"]},
+    },
+}
+
+
+def part_scrubbing(loaded: Any, state: dict) -> None:
+    """Causal scrubbing of the label path (variants above), substitution prompts (and all), 4 samples each."""
+    claims = [
+        _claim(
+            f"scrub_{name}",
+            "causal_scrubbing",
+            v["targets"],
+            ["substitution"],
+            equivalence=v["equivalence"],
+            samples=4,
+        )
+        for name, v in SCRUB_VARIANTS.items()
+    ]
+    claims.append(claims[0] | {"id": "scrub_label_path_all_conditions", "data": None})
+    claims[-1].pop("data")
+    out = run_claims(loaded, claims, EXPLORE_ROWS, None)
+    print("\ncausal scrubbing, substitution: recovered = (L_scrubbed − L_random) / (L_model − L_random)")
+    for claim in claims:
+        a = out[claim["id"]].arrays
+        if "intervened" not in a:
+            print(f"  {claim['id']}: error")
+            continue
+        rec = (a["intervened"].mean() - a["corrupt"].mean()) / (a["clean"].mean() - a["corrupt"].mean())
+        print(
+            f"  {claim['id']:30s} recovered {rec:+.3f}  scrubbed {_mean_sem(a['intervened'])}  "
+            f"model {a['clean'].mean():+.2f}  random {a['corrupt'].mean():+.2f}  "
+            f"scrubbed − model {_mean_sem(a['value'])}"
+        )
+
+
 def run_parts(loaded: Any, parts: list[str]) -> None:
     """Run the exploration parts in order, each after those it reads from."""
     state: dict = {}
@@ -357,7 +452,7 @@ def run_parts(loaded: Any, parts: list[str]) -> None:
     print(f"exploration rows: {len(rows)} ({len(rows) * 4} prompts)")
     if "behaviour" in parts:
         print_behaviour(behaviour(loaded, rows), rows)
-    for name in ("dla", "attention", "patching", "paths", "scaling", "faithfulness"):
+    for name in PARTS[1:]:
         if name in parts:
             globals()[f"part_{name}"](loaded, state)
 
