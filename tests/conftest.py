@@ -3,3 +3,22 @@
 import os
 
 os.environ.setdefault("CIRCUITSPEC_THREADS", "1")
+
+from pathlib import Path
+
+import pytest
+
+TOY = Path(__file__).resolve().parents[1] / "hypotheses" / "toy_sentiment.yaml"
+
+
+@pytest.fixture(scope="session")
+def toy():
+    """The bundled toy hypothesis compiled against its loaded model: ``(graph, loaded, rows)``."""
+    from circuitspec.graph.compile import compile_hypothesis
+    from circuitspec.pipeline import load_hypothesis_model
+    from circuitspec.spec.loader import load_hypothesis, load_rows
+
+    hypothesis = load_hypothesis(TOY)
+    loaded = load_hypothesis_model(hypothesis.spec.model, hypothesis.base_dir)
+    graph = compile_hypothesis(hypothesis, shape=loaded.shape)
+    return graph, loaded, load_rows(hypothesis.spec.data, hypothesis.base_dir)

@@ -8,26 +8,14 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from circuitspec.engine.architecture import Architecture
 from circuitspec.engine.context import PassCounter
 from circuitspec.engine.planner import measure_claim, needed_hooks
 from circuitspec.engine.prompts import build_prompt_set
-from circuitspec.graph.compile import compile_hypothesis
-from circuitspec.pipeline import load_hypothesis_model, verify
-from circuitspec.spec.loader import load_hypothesis, load_rows
+from circuitspec.pipeline import verify
 
 TOY = Path(__file__).resolve().parents[1] / "hypotheses" / "toy_sentiment.yaml"
-
-
-@pytest.fixture(scope="module")
-def toy():
-    hypothesis = load_hypothesis(TOY)
-    loaded = load_hypothesis_model(hypothesis.spec.model, hypothesis.base_dir)
-    graph = compile_hypothesis(hypothesis, shape=loaded.shape)
-    rows = load_rows(hypothesis.spec.data, hypothesis.base_dir)
-    return graph, loaded, rows
 
 
 def _prompts(toy, claim_id: str):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -13,21 +11,14 @@ from circuitspec.engine.metrics import logit_diff
 from circuitspec.engine.planner import needed_hooks
 from circuitspec.engine.prompts import build_prompt_set
 from circuitspec.engine.shared_runs import link_to_superset
-from circuitspec.graph.compile import compile_hypothesis
-from circuitspec.pipeline import load_hypothesis_model
-from circuitspec.spec.loader import load_hypothesis, load_rows
 
-TOY = Path(__file__).resolve().parents[1] / "hypotheses" / "toy_sentiment.yaml"
 HOOKS = ["blocks.0.attn.hook_z", "blocks.1.attn.hook_pattern", "blocks.1.hook_mlp_out"]
 
 
 @pytest.fixture(scope="module")
-def sets():
-    hypothesis = load_hypothesis(TOY)
-    loaded = load_hypothesis_model(hypothesis.spec.model, hypothesis.base_dir)
-    graph = compile_hypothesis(hypothesis, shape=loaded.shape)
-    rows = load_rows(hypothesis.spec.data, hypothesis.base_dir)
-    data = hypothesis.spec.data
+def sets(toy):
+    graph, loaded, rows = toy
+    data = graph.hypothesis.data
     every = [t.id for t in data.templates]
     some = graph.templates("label_path_through_value")
     assert set(some) < set(every)
