@@ -100,7 +100,7 @@ def test_html_renders_in_headless_chromium(written, tmp_path):
         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1200,1600",
         written["html"].resolve().as_uri(),
     ]  # fmt: skip
-    subprocess.run(command, capture_output=True, timeout=120, check=False)
+    subprocess.run(command, capture_output=True, timeout=600, check=False)
     assert shot.is_file(), "chromium wrote no screenshot"
     pixels = _read_png(shot.read_bytes())[..., :3]
     assert pixels.shape[:2] == (1600, 1200)
