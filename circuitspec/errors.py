@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CircuitSpecError", "ModelNotAvailable"]
+__all__ = ["CircuitSpecError", "ModelNotAvailable", "one_line"]
 
 
 class CircuitSpecError(Exception):
@@ -29,3 +29,9 @@ class CircuitSpecError(Exception):
 
 class ModelNotAvailable(CircuitSpecError):
     """A model (or dictionary) that cannot be loaded here: says where it looked and how to supply it."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line for a report: a CircuitSpecError as it reads, anything else with its type."""
+    text = str(exc) if isinstance(exc, CircuitSpecError) else f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split()) or type(exc).__name__

@@ -38,7 +38,6 @@ __all__ = [
     "copies_per_pass",
     "edits_for",
     "first_edited_layer",
-    "residual_entering",
     "run_edits",
     "start_hooks",
     "tile_site",
@@ -211,17 +210,11 @@ def first_edited_layer(hooks: Iterable[str], arch: Architecture) -> int | None:
     return min(layer for layer in layers if layer is not None)
 
 
-def residual_entering(layer: int, arch: Architecture) -> str:
-    """The hook holding the residual stream entering block ``layer`` (after the last block: the final
-    stream the unembedding or the pooling reads)."""
-    return arch.stream_entering(layer)
-
-
 def start_hooks(hooks: Iterable[str], arch: Architecture) -> list[str]:
     """What the shared runs must cache for edits on ``hooks`` to start mid-model (the shared runs keep
     every block's input stream anyway, see ``RunContext``; kernels still ask, to say what they read)."""
     layer = first_edited_layer(hooks, arch)
-    return [] if layer is None else [residual_entering(layer, arch)]
+    return [] if layer is None else [arch.stream_entering(layer)]
 
 
 def _run_of(ctx: RunContext, tokens: torch.Tensor) -> str | None:
@@ -257,7 +250,7 @@ def _cached_start(ctx: RunContext, run: str, layer: int) -> tuple[int, torch.Ten
     """The latest block at or before ``layer`` whose input stream the shared ``run`` cached, with it."""
     arch = ctx.adapter.arch
     for start in range(layer, -1, -1):
-        resid = ctx.cached_activation(run, residual_entering(start, arch))
+        resid = ctx.cached_activation(run, arch.stream_entering(start))
         if resid is not None:
             return start, resid
     return None

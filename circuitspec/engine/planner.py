@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from circuitspec.claims import claim_kind
-from circuitspec.errors import CircuitSpecError
+from circuitspec.errors import CircuitSpecError, one_line
 from circuitspec.graph.circuit import CircuitGraph
 from circuitspec.measurement import Measurement, RunCost
 from circuitspec.spec.geometry import expand_kv, hook_name
@@ -35,11 +35,6 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["measure_claim", "needed_hooks", "run_claims"]
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc) if isinstance(exc, CircuitSpecError) else f"{type(exc).__name__}: {exc}"
-    return " ".join(text.split()) or type(exc).__name__
 
 
 # kinds whose measurement runs edited passes from the shared runs' cached residual stream
@@ -85,7 +80,7 @@ def _prompt_sets(
                 data, rows, loaded.tokenizer, list(templates), seed=data.seed, n=data.n
             )
         except (CircuitSpecError, ValueError, KeyError) as exc:
-            prompts = _one_line(exc)
+            prompts = one_line(exc)
         cache: dict[str, Any] = {"_needed": needed_hooks(graph, claim_ids, arch), "_declared": True}
         out[templates] = (prompts, counter, cache)
     _share_runs(out, loaded)
@@ -220,7 +215,7 @@ def measure_claim(
         _name_shared_heads(measurement, graph.targets(claim.id), ctx.adapter.arch)
         return measurement
     except Exception as exc:  # one claim must never stop the run
-        measurement = Measurement(claim.id, claim.kind, len(prompts), error=_one_line(exc), seed=seed)
+        measurement = Measurement(claim.id, claim.kind, len(prompts), error=one_line(exc), seed=seed)
         measurement.cost = RunCost(
             forward_passes=counter.forward_passes - before[0],
             tokens=counter.tokens - before[1],

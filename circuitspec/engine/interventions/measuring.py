@@ -17,7 +17,7 @@ import torch
 from circuitspec.claims import claim_kind
 from circuitspec.engine.context import RunContext
 from circuitspec.engine.sites import Site, resolve_site
-from circuitspec.errors import CircuitSpecError
+from circuitspec.errors import one_line
 from circuitspec.measurement import Measurement, PlotPayload, RunCost, SweepPoint
 
 __all__ = ["MeasurementBuilder", "claim_sites", "clean_corrupt", "fill_random_baseline", "to_numpy"]
@@ -78,11 +78,6 @@ def clean_corrupt(ctx: RunContext) -> tuple[np.ndarray, np.ndarray]:
     return to_numpy(ctx.metric(clean_logits, ctx.prompts)), to_numpy(ctx.metric(corrupt_logits, ctx.prompts))
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc) if isinstance(exc, CircuitSpecError) else f"{type(exc).__name__}: {exc}"
-    return " ".join(text.split()) or type(exc).__name__
-
-
 def fill_random_baseline(b: MeasurementBuilder, graph: Any, claim: Any, runner: Any) -> None:
     """Set ``random_baseline`` when the claim asks for one: its statistic on random circuits of the same
     shape, each run by ``runner`` (the claim kind's batched circuit runner; a note says why it cannot)."""
@@ -100,4 +95,4 @@ def fill_random_baseline(b: MeasurementBuilder, graph: Any, claim: Any, runner: 
     try:
         b.measurement.random_baseline = random_baseline(b.ctx, node_sets, stat, runner)
     except ValueError as exc:  # the claim itself was measured; only its baseline is unavailable
-        b.note(random_baseline_error=_one_line(exc))
+        b.note(random_baseline_error=one_line(exc))
