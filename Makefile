@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test lint bench browser clean
+.PHONY: install demo test fuzz lint bench browser clean
 
 install: $(STAMP)
 
@@ -25,8 +25,16 @@ browser:
 demo: install
 	$(BIN)/circuitspec verify hypotheses/toy_sentiment.yaml
 
+# ORDER: extra pytest options choosing the test order, e.g. ORDER="-p randomly --randomly-seed=7"
+# (.ci/run runs the suite twice, shuffled with two seeds, to catch tests that depend on their order)
+ORDER ?=
 test: install browser
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests hypotheses
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup $(ORDER) tests hypotheses
+
+# the nightly fuzz: 50,000 mutated inputs through validate / diff and ~170 through verify (CI runs 2,000)
+FUZZ_EXAMPLES ?= 50000
+fuzz: install
+	CIRCUITSPEC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -p no:randomly tests/test_fuzz.py
 
 # ruff on everything; mypy on circuitspec/ (config in pyproject.toml: zero errors expected)
 lint: install

@@ -7,7 +7,13 @@ Workloads (each in its own subprocess, so its peak RSS is its own; the model loa
   baseline, on ``--faith-prompts`` prompts;
 - ``lens``: the logit lens over all 61 residual sites (``logit_lens`` claim);
 - ``hypothesis``: ``hypotheses/smollm2_sentiment.yaml`` verified end to end (every claim, its own held-out
-  rows; ``--prompts`` does not apply); passes are summed over the claims.
+  rows; ``--prompts`` does not apply); passes are summed over the claims and set against the pass floor
+  (``pass_floor.py``: the distinct forward passes the claims need, however an engine batches them);
+- ``paper``: the paper's scale, 1,200 prompts (300 derived word pairs × the study's four templates), with
+  the study's claims that read or edit activations per prompt set (attribution, attention, activation
+  patching, path patching, a 6-point α sweep, the logit lens, an ablation control): its peak RSS is the
+  figure the issue bounds (24 GB). Faithfulness and scrubbing are left out for time (their memory is
+  per batch, not per prompt set).
 
 The old tree (``--old``, default ``HEAD``) is unpacked with ``git archive`` as ``bench_passes.py`` does,
 leaving this checkout's git state alone. ``--threads 1 2`` runs this tree at each thread count.
@@ -25,7 +31,7 @@ from pathlib import Path
 from bench_passes import run_probe, unpack
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKLOADS = ("behaviour", "sweep", "faithfulness", "lens", "hypothesis")
+WORKLOADS = ("behaviour", "sweep", "faithfulness", "lens", "hypothesis", "paper")
 HYPOTHESIS = ROOT / "hypotheses" / "smollm2_sentiment.yaml"
 POSITIVE = [
     "good",
@@ -115,12 +121,20 @@ else:
     ms = list(results.values())
     n, passes = max(m.n_prompts for m in ms), sum(m.cost.forward_passes for m in ms)
     errors = [m.error for m in ms if m.error]
+    if sys.argv[2] in ("hypothesis", "paper"):  # the floor, from this checkout's benchmarks/ (argv[4])
+        sys.path.insert(0, sys.argv[4])
+        from pass_floor import pass_floor
+        floor = pass_floor(graph, {k: m.n_prompts for k, m in results.items()})
+        layer_passes = sum(getattr(m.cost, "layer_passes", float("nan")) for m in ms)
+floor = locals().get("floor")
+layer_passes = locals().get("layer_passes")
 seconds = time.perf_counter() - start
 sampler.running = False; sampler.join()
 print("RESULT " + json.dumps({
     "package": circuitspec.__file__, "prompts": n, "forward_passes": passes, "errors": errors,
     "load_seconds": load_seconds, "load_mb": load_mb, "before_mb": before_mb,
     "seconds": seconds, "peak_mb": peak_mb(), "work_peak_mb": sampler.peak / 2**20,
+    "floor": floor, "layer_passes": layer_passes,
 }))
 """
 
@@ -145,11 +159,43 @@ def write_hypothesis(folder: Path, workload: str, per_template: int) -> Path:
     return path
 
 
+PAPER_CLAIMS = {
+    "label_mover_pushes_substitution",
+    "preservation_heads_help_negation",
+    "label_mover_attends_label",
+    "label_mover_carries_label",
+    "label_path_through_value",
+    "label_value_scaling_success",
+    "substitution_emerges_late",
+    "negative_control_heads",
+}
+
+
+def write_paper_hypothesis(folder: Path, per_template: int = 300) -> Path:
+    """The study's hypothesis on ``per_template`` derived pairs per template, with :data:`PAPER_CLAIMS`."""
+    import yaml
+
+    spec = yaml.safe_load(HYPOTHESIS.read_text())
+    spec["name"] = "bench_paper"
+    spec["data"]["file"] = str(HYPOTHESIS.parent / "data" / "smollm2_sentiment_pairs.jsonl")
+    spec["data"]["allow_outside"] = True
+    spec["data"]["n"] = per_template
+    spec["claims"] = [claim for claim in spec["claims"] if claim["id"] in PAPER_CLAIMS]
+    path = folder / "paper.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
 def measure(tree: Path, workload: str, prompts: int, threads: int) -> dict:
     """One workload with ``tree``'s code in a fresh interpreter; the probe's numbers."""
     if workload == "hypothesis":  # the committed study, its own data
-        return run_probe(tree, _PROBE, [str(HYPOTHESIS), workload, str(threads)], threads, workload)
+        args = [str(HYPOTHESIS), workload, str(threads), str(ROOT / "benchmarks")]
+        return run_probe(tree, _PROBE, args, threads, workload)
     with tempfile.TemporaryDirectory() as folder:
+        if workload == "paper":
+            paper = write_paper_hypothesis(Path(folder))
+            args = [str(paper), workload, str(threads), str(ROOT / "benchmarks")]
+            return run_probe(tree, _PROBE, args, threads, workload)
         path = write_hypothesis(Path(folder), workload, max(1, prompts // 2))
         return run_probe(tree, _PROBE, [str(path), workload, str(threads)], threads, workload)
 
@@ -185,7 +231,16 @@ def main() -> None:
     for workload in args.workloads:
         prompts = args.faith_prompts if workload == "faithfulness" else args.prompts
         for label, tree, threads in trees:
-            print(row(label, workload, measure(tree, workload, prompts, threads)), flush=True)
+            result = measure(tree, workload, prompts, threads)
+            print(row(label, workload, result), flush=True)
+            if result.get("floor"):
+                floor, counted, layers = result["floor"], result["forward_passes"], result["layer_passes"]
+                print(
+                    f"{'':16}pass floor {floor:,} rows (benchmarks/pass_floor.py): counted {counted:,} = "
+                    f"{counted / floor:.2f}× the floor; {layers:,.0f} full-pass equivalents = "
+                    f"{layers / floor:.2f}×; load {result['load_seconds']:.1f} s",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

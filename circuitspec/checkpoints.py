@@ -8,7 +8,7 @@ loads. The matrix of claims × checkpoints goes to ``reports/<name>/regression.{
 
 from __future__ import annotations
 
-import shutil
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,15 +16,19 @@ from typing import Any
 
 from circuitspec import pipeline
 from circuitspec.errors import CircuitSpecError
+from circuitspec.graph.checkpoint_checks import check_checkpoint
 from circuitspec.regress.matrix import (
+    MATRIX_FILES,
     CheckpointRun,
     RegressionMatrix,
     build_matrix,
     print_matrix_table,
     write_matrix,
 )
+from circuitspec.reports.atomic import ReportSet
 from circuitspec.reports.table import make_console
 from circuitspec.spec.loader import load_hypothesis
+from circuitspec.spec.names import checkpoint_name
 
 __all__ = ["RegressResult", "baseline", "parse_checkpoints", "regress"]
 
@@ -37,7 +41,11 @@ class RegressResult:
 
 
 def parse_checkpoints(text: str | Sequence[int | str] | None) -> list[int | str]:
-    """``"0,500,final"`` → ``[0, 500, 'final']`` (all-digit names become training steps)."""
+    """``"0,500,final"`` → ``[0, 500, 'final']`` (ASCII-digit names become training steps).
+
+    Each name must be :data:`~circuitspec.spec.names.CHECKPOINT_HELP` (it becomes a folder name);
+    empty items are skipped, but a list with none left (``",,,"``) is an error, not "all of them".
+    """
     if text is None:
         return []
     items = text.split(",") if isinstance(text, str) else list(text)
@@ -46,8 +54,13 @@ def parse_checkpoints(text: str | Sequence[int | str] | None) -> list[int | str]
         name = item.strip() if isinstance(item, str) else item
         if name == "":
             continue
-        parsed.append(int(name) if isinstance(name, str) and name.isdigit() else name)
-    return parsed
+        try:
+            parsed.append(checkpoint_name(name))
+        except ValueError as exc:
+            raise CircuitSpecError(f"--checkpoints: {exc}") from None
+    if not parsed:
+        raise CircuitSpecError(f"--checkpoints {text!r} names no checkpoint (write e.g. 0,100,final)")
+    return list(dict.fromkeys(parsed))
 
 
 def _bundled_checkpoints(bundled: str | None) -> list[int | str]:
@@ -60,10 +73,24 @@ def _bundled_checkpoints(bundled: str | None) -> list[int | str]:
     return list(model.checkpoints) if model is not None else []
 
 
-def _write_checkpoint_report(result: Any, out_dir: Path) -> dict[str, Path]:
+def _write_checkpoint_report(result: Any, prepared: ReportSet) -> dict[str, Path]:
+    """One checkpoint's report set, into the folder prepared (and locked) before the runs."""
     from circuitspec.reports import build_report_input, write_reports
 
-    return write_reports(build_report_input(result), out_dir)
+    return write_reports(build_report_input(result), prepared.out, prepared=prepared)
+
+
+def _wanted_checkpoints(path: Path, spec: Any, checkpoints: str | Sequence[int | str] | None) -> list:
+    """The checkpoints to run, every one checked against the model before the first runs."""
+    wanted = (
+        parse_checkpoints(checkpoints) or list(spec.checkpoints) or _bundled_checkpoints(spec.model.bundled)
+    )
+    if not wanted:
+        raise CircuitSpecError(
+            "no checkpoints to compare: pass --checkpoints A,B,C or list 'checkpoints:' in the YAML",
+            file=str(path),
+        )
+    return [check_checkpoint(spec.model, checkpoint) for checkpoint in wanted]
 
 
 def regress(
@@ -80,45 +107,42 @@ def regress(
     """Verify ``file`` on every checkpoint: the argument, else the YAML's ``checkpoints:``, else
     every checkpoint of the bundled model it names.
 
+    Every checkpoint and every report folder is checked (and locked) before the first model loads.
     ``run`` replaces :func:`circuitspec.pipeline.run_verification` (tests). Returns the matrix,
     the written paths, and the exit code ``verify`` would give on the last checkpoint.
     """
+    from circuitspec.reports import report_set
+
     console = console or make_console()
     path = Path(file)
     if not path.is_file():
         raise CircuitSpecError(f"no such hypothesis file (looked at {path.resolve()})", file=str(file))
     spec = load_hypothesis(path).spec
-    wanted = (
-        parse_checkpoints(checkpoints) or list(spec.checkpoints) or _bundled_checkpoints(spec.model.bundled)
-    )
-    if not wanted:
-        raise CircuitSpecError(
-            "no checkpoints to compare: pass --checkpoints A,B,C or list 'checkpoints:' in the YAML",
-            file=str(file),
-        )
+    wanted = _wanted_checkpoints(path, spec, checkpoints)
+    out_dir = Path(out) if out else pipeline.default_report_dir(path, spec.name, None)
+    report_dirs = {
+        c: out_dir / f"checkpoint-{c}" if out else pipeline.default_report_dir(path, spec.name, c)
+        for c in wanted
+    }
     run = run or pipeline.run_verification  # looked up now, so tests may monkeypatch the pipeline
     runs: list[CheckpointRun] = []
     last_code = 0
-    for checkpoint in wanted:
-        console.print(f"checkpoint {checkpoint}", markup=False)
-        result = run(path, checkpoint=checkpoint, seed=seed, progress=progress)
-        report_dir = (
-            Path(out) / f"checkpoint-{checkpoint}"
-            if out
-            else pipeline.default_report_dir(path, spec.name, checkpoint)
-        )
-        _write_checkpoint_report(result, report_dir)
-        runs.append(CheckpointRun(checkpoint, list(result.outcomes), report_dir.as_posix()))
-        last_code = pipeline.exit_code(result.outcomes, allow_inconclusive)
-        del result  # the model went out of scope inside the run; drop measurements too
-        pipeline.free_model_memory()
-
-    matrix = build_matrix(spec.name, path.as_posix(), runs)
-    out_dir = Path(out) if out else pipeline.default_report_dir(path, spec.name, None)
-    for run_ in runs:  # links inside the matrix pages are relative to them
-        if run_.report_dir:
-            matrix.report_dirs[str(run_.checkpoint)] = _relative(Path(run_.report_dir), out_dir)
-    paths = write_matrix(matrix, out_dir)
+    with contextlib.ExitStack() as stack:
+        prepared = {c: stack.enter_context(report_set(folder)) for c, folder in report_dirs.items()}
+        matrix_set = stack.enter_context(ReportSet(out_dir, list(MATRIX_FILES.values())))
+        for checkpoint in wanted:
+            console.print(f"checkpoint {checkpoint}", markup=False)
+            result = run(path, checkpoint=checkpoint, seed=seed, progress=progress)
+            _write_checkpoint_report(result, prepared[checkpoint])
+            runs.append(CheckpointRun(checkpoint, list(result.outcomes), report_dirs[checkpoint].as_posix()))
+            last_code = pipeline.exit_code(result.outcomes, allow_inconclusive)
+            del result  # the model went out of scope inside the run; drop measurements too
+            pipeline.free_model_memory()
+        matrix = build_matrix(spec.name, path.as_posix(), runs)
+        for run_ in runs:  # links inside the matrix pages are relative to them
+            if run_.report_dir:
+                matrix.report_dirs[str(run_.checkpoint)] = _relative(Path(run_.report_dir), out_dir)
+        paths = write_matrix(matrix, out_dir, prepared=matrix_set)
     print_matrix_table(matrix, console)
     console.print(f"matrix: {paths['html']}", markup=False)
     return RegressResult(matrix, paths, last_code)
@@ -141,20 +165,33 @@ def baseline(
     console: Any = None,
     run: Callable[..., Any] | None = None,
 ) -> Path:
-    """Verify ``file`` and keep its report.json as the baseline (default ``reports/<name>/baseline.json``)."""
+    """Verify ``file`` and keep its report.json as the baseline (default ``reports/<name>/baseline.json``).
+
+    The report folder and the baseline path are checked before the model runs.
+    """
+    from circuitspec.reports import (
+        atomic_write_bytes,
+        build_report_input,
+        check_output_file,
+        report_set,
+        write_reports,
+    )
+
     console = console or make_console()
     path = Path(file)
     if not path.is_file():
         raise CircuitSpecError(f"no such hypothesis file (looked at {path.resolve()})", file=str(file))
-    run = run or pipeline.run_verification
-    result = run(path, checkpoint=checkpoint, seed=seed, progress=progress)
-    name = result.hypothesis.spec.name
+    name = load_hypothesis(path).spec.name
+    checkpoint = check_checkpoint(load_hypothesis(path).spec.model, checkpoint)
     report_dir = pipeline.default_report_dir(path, name, checkpoint)
-    written = _write_checkpoint_report(result, report_dir)
-    target = Path(out) if out else pipeline.default_report_dir(path, name, None) / "baseline.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if Path(written["json"]).resolve() != target.resolve():
-        shutil.copyfile(written["json"], target)
+    target = check_output_file(
+        Path(out) if out else pipeline.default_report_dir(path, name, None) / "baseline.json", "the baseline"
+    )
+    run = run or pipeline.run_verification
+    with report_set(report_dir) as prepared:
+        result = run(path, checkpoint=checkpoint, seed=seed, progress=progress)
+        written = write_reports(build_report_input(result), report_dir, prepared=prepared)
+    atomic_write_bytes(target, Path(written["json"]).read_bytes())
     verdicts = [o.verdict for o in result.outcomes]
     console.print(
         f"baseline: {target} ({len(verdicts)} claims: {verdicts.count('pass')} pass, "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["CircuitSpecError", "ModelNotAvailable", "one_line"]
+__all__ = ["CircuitSpecError", "ModelNotAvailable", "one_line", "printable"]
 
 
 class CircuitSpecError(Exception):
@@ -11,7 +11,7 @@ class CircuitSpecError(Exception):
     def __init__(
         self, message: str, *, file: str | None = None, line: int | None = None, col: int | None = None
     ):
-        self.message = " ".join(str(message).split())  # always one line
+        self.message = printable(" ".join(str(message).split()))  # always one line, nothing hidden
         self.file, self.line, self.col = file, line, col
         super().__init__(str(self))
 
@@ -24,7 +24,15 @@ class CircuitSpecError(Exception):
                 if self.col is not None:
                     where += f":{self.col}"
             where += ": "
-        return where + self.message
+        return printable(where) + self.message
+
+
+def printable(text: str) -> str:
+    """``text`` with control and format characters (U+202E, zero-width, C0/C1) written as ``\\uXXXX``,
+    so an error message shows what the input holds instead of being reordered or hidden by it."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
 
 
 class ModelNotAvailable(CircuitSpecError):
@@ -34,4 +42,4 @@ class ModelNotAvailable(CircuitSpecError):
 def one_line(exc: BaseException) -> str:
     """An exception as one line for a report: a CircuitSpecError as it reads, anything else with its type."""
     text = str(exc) if isinstance(exc, CircuitSpecError) else f"{type(exc).__name__}: {exc}"
-    return " ".join(text.split()) or type(exc).__name__
+    return printable(" ".join(text.split())) or type(exc).__name__

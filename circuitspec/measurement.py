@@ -30,6 +30,7 @@ class RunCost:
     forward_passes: int = 0
     tokens: int = 0
     seconds: float = 0.0
+    layer_passes: float = 0.0  # full-pass equivalents: a pass from block L of N counts (N - L) / N
 
 
 @dataclass

@@ -38,6 +38,7 @@ class Verification:
     checkpoint: int | str | None = None
     seconds: float = 0.0
     timings: dict = field(default_factory=dict)
+    split: dict = field(default_factory=dict)  # the row split verdicts used (spec.splits.split_summary)
 
     @property
     def verdicts(self) -> dict[str, str]:
@@ -57,19 +58,22 @@ def run_verification(
     seed: int | None = None,
     progress: bool = True,
     loaded_model: Any = None,
+    split: str | None = None,
 ) -> Verification:
-    """Load, compile, run and evaluate every claim of one hypothesis file."""
+    """Load, compile, run and evaluate every claim of one hypothesis file (``split``: every claim on
+    that row split, as ``verify --split``)."""
     from circuitspec.graph.compile import compile_hypothesis
     from circuitspec.spec.loader import load_hypothesis, load_rows
-    from circuitspec.stats import adjust, evaluate_claim
+    from circuitspec.spec.splits import check_run_split, split_summary
+    from circuitspec.spec.vocabulary import check_vocabulary
 
     started = time.perf_counter()
     hypothesis = load_hypothesis(path)
     spec = hypothesis.spec
-    seed = spec.seed if seed is None else seed
-    checkpoint = checkpoint if checkpoint is not None else spec.model.checkpoint
+    seed, checkpoint = _seed_and_checkpoint(spec, seed, checkpoint)  # checked before any model loads
     graph = compile_hypothesis(hypothesis)  # validated against the declared / known shape first
-    rows = load_rows(spec.data, hypothesis.base_dir)
+    rows = load_rows(spec.data, hypothesis.base_dir, hypothesis=hypothesis)
+    check_run_split(spec, split, rows, graph.claims)
 
     from circuitspec.engine.planner import run_claims
 
@@ -77,25 +81,56 @@ def run_verification(
     _choose_cpu_threads(model.model)
     if model.shape != graph.shape:  # the weights are the final word on the shape
         graph = compile_hypothesis(hypothesis, shape=model.shape)
-    measurements = run_claims(graph, model, rows, hypothesis.base_dir, progress=progress, seed=seed)
+    check_vocabulary(spec.data, rows, model.tokenizer.unknown_words)  # before any pass: <unk> is bad input
+    measurements = run_claims(
+        graph, model, rows, hypothesis.base_dir, progress=progress, seed=seed, split=split
+    )
 
-    outcomes = []
-    for claim in graph.claims:
-        outcomes.append(
-            evaluate_claim(measurements[claim.id], claim.expectation, confidence=claim.confidence, seed=seed)
-        )
-    correction = adjust(outcomes, method=spec.multiple_comparisons)
+    outcomes = _judge(graph, measurements, seed, split)
     return Verification(
         hypothesis=hypothesis,
         graph=graph,
         model_identity=dict(model.identity),
         measurements=measurements,
         outcomes=outcomes,
-        correction=correction,
+        correction=spec.family,
         seed=seed,
         checkpoint=checkpoint,
         seconds=time.perf_counter() - started,
+        split=split_summary(spec, rows, split),
     )
+
+
+def _judge(graph: Any, measurements: dict[str, Any], seed: int, split: str | None) -> list[Any]:
+    """Verdicts under the hypothesis' family-wise error control, each stating its row split; then the
+    behaviour gates (a claim whose required claim did not pass is inconclusive)."""
+    from circuitspec.spec.splits import claim_split
+    from circuitspec.stats import ClaimRequest, evaluate_family
+    from circuitspec.stats.gates import apply_requirements
+
+    spec = graph.hypothesis
+    requests = [  # interval levels follow the hypothesis' family-wise error control
+        ClaimRequest(measurements[c.id], c.expectation, c.confidence, c.min_n or spec.min_n)
+        for c in graph.claims
+    ]
+    outcomes = evaluate_family(requests, family=spec.family, seed=seed)
+    for claim, outcome in zip(graph.claims, outcomes, strict=True):
+        outcome.details["split"] = claim_split(claim, spec, split)
+    apply_requirements(outcomes, graph)
+    return outcomes
+
+
+def _seed_and_checkpoint(spec: Any, seed: int | None, checkpoint: int | str | None) -> tuple[int, Any]:
+    """The run's seed and checkpoint (arguments over the file's); a one-line error for a negative seed
+    or a checkpoint the model does not have."""
+    from circuitspec.errors import CircuitSpecError
+    from circuitspec.graph.checkpoint_checks import check_checkpoint
+
+    seed = spec.seed if seed is None else seed
+    if seed < 0:
+        raise CircuitSpecError(f"--seed {seed} is negative; seeds are whole numbers from 0")
+    checkpoint = checkpoint if checkpoint is not None else spec.model.checkpoint
+    return seed, check_checkpoint(spec.model, checkpoint)
 
 
 def load_hypothesis_model(model_spec: Any, base_dir: Path, checkpoint: int | str | None = None) -> Any:
@@ -136,10 +171,14 @@ def _choose_cpu_threads(model: Any) -> None:
         torch.set_num_threads(int(requested))
 
 
-def exit_code(outcomes: list[Any], allow_inconclusive: bool = False) -> int:
-    """0 when every claim passes (or is inconclusive and that is allowed), else 1."""
-    ok = {"pass", "inconclusive"} if allow_inconclusive else {"pass"}
-    return 0 if all(o.verdict in ok for o in outcomes) else 1
+def exit_code(outcomes: list[Any], allow_inconclusive: bool = False, allow_errors: bool = False) -> int:
+    """2 when a claim could not be measured (unless allowed); else 0 when every claim passes (or is
+    inconclusive and that is allowed), else 1. An error is never counted as a fail."""
+    verdicts = [o.verdict for o in outcomes]
+    if "error" in verdicts and not allow_errors:
+        return 2
+    ok = {"pass", "error"} | ({"inconclusive"} if allow_inconclusive else set())
+    return 0 if all(v in ok for v in verdicts) else 1
 
 
 def verify(
@@ -153,23 +192,39 @@ def verify(
     seed: int | None = None,
     progress: bool = True,
     console: Any = None,
+    allow_errors: bool = False,
+    split: str | None = None,
 ) -> int:
     """Run a hypothesis, write its reports, print the verdict table; return the exit code.
 
     Raises :class:`CircuitSpecError` on bad input (the CLI turns it into one line and exit 2).
     """
-    from circuitspec.reports import build_report_input, print_verdict_table, write_junit, write_reports
+    from circuitspec.reports import build_report_input, check_output_file, report_set
+    from circuitspec.reports.outputs import write_run_outputs
     from circuitspec.reports.table import make_console
+    from circuitspec.spec.loader import load_hypothesis
 
     console = console or make_console()
-    result = run_verification(path, checkpoint=checkpoint, seed=seed, progress=progress)
-    out_dir = Path(out) if out else default_report_dir(Path(path), result.hypothesis.spec.name, None)
-    report_input = build_report_input(result)
-    paths = write_reports(report_input, out_dir)
-    print_verdict_table(result.outcomes, console, paths["html"])
+    name = load_hypothesis(path).spec.name  # outputs are checked before the run, not after it
+    out_dir = Path(out) if out else default_report_dir(Path(path), name, None)
     if junit:
-        write_junit(result.outcomes, Path(junit), result.hypothesis.spec.name, allow_inconclusive)
-    code = exit_code(result.outcomes, allow_inconclusive)
+        check_output_file(junit, "--junit")
+    if baseline:
+        from circuitspec.regress.diff import load_report
+
+        load_report(baseline)
+    with report_set(out_dir) as prepared:  # folder writable, lock held; removed again on SIGINT / SIGTERM
+        result = run_verification(path, checkpoint=checkpoint, seed=seed, progress=progress, split=split)
+        paths = write_run_outputs(
+            build_report_input(result),
+            result.outcomes,
+            prepared,
+            console,
+            name=name,
+            junit=junit,
+            allow_inconclusive=allow_inconclusive,
+        )
+    code = exit_code(result.outcomes, allow_inconclusive, allow_errors)
     if baseline:
         from circuitspec.regress.diff import diff_reports
 

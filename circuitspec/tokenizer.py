@@ -7,6 +7,7 @@ every encoding, which is how template roles find their token positions.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +31,21 @@ class TextTokenizer:
 
     def decode(self, ids: list[int]) -> str:
         return self.backend.decode(ids, skip_special_tokens=False)
+
+    @functools.cached_property
+    def unk_id(self) -> int | None:
+        """The id of the tokenizer model's unknown token (WordPiece ``[UNK]``, word-level ``<unk>``);
+        None for byte-level models, which have none (GPT-2's ``unk_token`` alias of EOS is not one)."""
+        token = getattr(self.backend.model, "unk_token", None)
+        return self.backend.token_to_id(token) if token else None
+
+    def unknown_words(self, text: str) -> list[str]:
+        """The pieces of ``text`` the tokenizer maps to its unknown token (none for byte-level ones)."""
+        unk = self.unk_id
+        if unk is None:
+            return []
+        enc = self.backend.encode(text, add_special_tokens=False)
+        return [text[start:end] for idx, (start, end) in zip(enc.ids, enc.offsets, strict=True) if idx == unk]
 
     def single_token(self, text: str) -> int | None:
         """The id of ``text`` if it is exactly one token, else None."""

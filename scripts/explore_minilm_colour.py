@@ -2,7 +2,8 @@
 
     .venv/bin/python scripts/explore_minilm_colour.py
 
-Prints, over the hypothesis' 60 colour sentences (means; ± one standard error over prompts):
+Prints, over the hypothesis' exploration rows only (20 rows x 3 frames = 60 colour sentences; the 20
+held-out rows are never read here), means ± one standard error over prompts:
 attention to the colour word per head, zero-ablation Eq. 1 per head, direct effect on
 cos(answer, question) per head, and denoising path patching of the colour position's stream entering
 layer 5 through each last-layer head's value into the sentence embedding. Everything goes through
@@ -27,6 +28,7 @@ from circuitspec.engine.prompts import build_prompt_set
 from circuitspec.engine.sites import resolve_site
 from circuitspec.spec.loader import load_hypothesis, load_rows
 from circuitspec.spec.nodes import parse_node
+from circuitspec.spec.splits import select_rows
 
 HYPOTHESIS = Path(__file__).resolve().parents[1] / "hypotheses" / "minilm_colour.yaml"
 
@@ -50,9 +52,8 @@ def main() -> None:
     hypothesis = load_hypothesis(HYPOTHESIS)
     data = hypothesis.spec.data
     loaded = load_model(hypothesis.spec.model, hypothesis.base_dir)
-    prompts = build_prompt_set(
-        data, load_rows(data, hypothesis.base_dir), loaded.tokenizer, [t.id for t in data.templates], seed=0
-    )
+    rows = select_rows(load_rows(data, hypothesis.base_dir), data, "explore")  # never the held-out rows
+    prompts = build_prompt_set(data, rows, loaded.tokenizer, [t.id for t in data.templates], seed=0)
     cfg = loaded.model.cfg
     heads = [f"L{layer}H{head}" for layer in range(cfg.n_layers) for head in range(cfg.n_heads)]
     site = {name: resolve_site(parse_node(name), prompts) for name in heads}

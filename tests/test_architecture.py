@@ -43,7 +43,7 @@ ALLOWED: dict[str, set[str]] = {
         "spec", "claims", "graph", "engine", "features", "measurement", "stats", "reports", "regress",
         "errors",
     },
-    "checkpoints": {"pipeline", "spec", "zoo", "reports", "regress", "errors"},  # regress / baseline
+    "checkpoints": {"pipeline", "spec", "graph", "zoo", "reports", "regress", "errors"},  # regress / baseline
     "pytest_plugin": {"pipeline", "spec", "stats", "errors"},
     "cli": {
         "spec", "claims", "graph", "zoo", "engine", "features", "measurement", "stats", "reports",

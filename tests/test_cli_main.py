@@ -72,7 +72,7 @@ def test_schema_is_the_json_schema_of_a_hypothesis() -> None:
     assert schema["title"] == "Hypothesis"
     assert set(schema["required"]) >= {"name", "model", "data", "claims"}
     claim_refs = {ref["$ref"].rsplit("/", 1)[-1] for ref in schema["properties"]["claims"]["items"]["oneOf"]}
-    assert "ScalingClaim" in claim_refs and len(claim_refs) == 9
+    assert "ScalingClaim" in claim_refs and "BehaviourClaim" in claim_refs and len(claim_refs) == 10
 
 
 def test_verify_passes_options_to_the_pipeline_and_returns_its_code(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -84,7 +84,9 @@ def test_verify_passes_options_to_the_pipeline_and_returns_its_code(monkeypatch:
 
     monkeypatch.setattr(circuitspec.pipeline, "verify", fake_verify)
     args = ["verify", str(SENTIMENT), "--checkpoint", "1000", "--out", "o", "--allow-inconclusive"]
-    result = runner.invoke(app, [*args, "--junit", "j.xml", "--baseline", "b.json", "--seed", "7"])
+    result = runner.invoke(
+        app, [*args, "--junit", "j.xml", "--baseline", "b.json", "--seed", "7", "--split", "explore"]
+    )
     assert result.exit_code == 1
     ((path, options),) = calls
     assert path == SENTIMENT
@@ -95,6 +97,8 @@ def test_verify_passes_options_to_the_pipeline_and_returns_its_code(monkeypatch:
         "junit": Path("j.xml"),
         "baseline": Path("b.json"),
         "seed": 7,
+        "allow_errors": False,
+        "split": "explore",
     }
     runner.invoke(app, ["verify", str(SENTIMENT), "--checkpoint", "final"])
     assert calls[-1][1]["checkpoint"] == "final" and calls[-1][1]["out"] is None

@@ -226,11 +226,11 @@ def test_minilm_colour_verdicts_match_the_docs(minilm):
     result = run_verification(HYPOTHESIS, progress=False, loaded_model=loaded)
     errors = {m.claim_id: m.error for m in result.measurements.values() if m.error}
     assert not errors
-    assert result.verdicts == {
-        "colour_head_attends_colour": "pass",
+    assert result.verdicts == {  # on the held-out rows; two claims do not replicate (docs/minilm_colour.md)
+        "colour_head_attends_colour": "inconclusive",
         "control_head_ignores_colour": "pass",
         "colour_sentences_closer_to_question": "pass",
-        "zero_ablate_colour_head": "pass",
+        "zero_ablate_colour_head": "inconclusive",
         "soft_ablate_colour_head": "pass",
         "patch_colour_head": "pass",
         "colour_head_direct_effect": "pass",

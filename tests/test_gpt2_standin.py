@@ -118,6 +118,7 @@ def standin(tmp_path_factory) -> Path:
         entry["d_sae"] = STANDIN_D_SAE
     doc["model"] = {"path": str(root / "gpt2"), "dictionaries": doc["model"]["dictionaries"]}
     doc["data"]["file"] = str(SENTIMENT.parent / doc["data"]["file"])
+    doc["data"]["allow_outside"] = True  # the rows stay beside the real hypothesis
     doc["data"]["n"] = 1  # 1 row per template and only the contextual templates (one per direction
     doc["data"]["templates"] = [t for t in doc["data"]["templates"] if "contextual" in t["tags"]]  # of tags)
     for claim in doc["claims"]:

@@ -69,8 +69,11 @@ def test_every_claim_kind_and_expectation_form_compiles(all_forms) -> None:
 def test_groups_aliases_and_paths_expand_into_claim_targets(all_forms) -> None:
     names = lambda claim_id: [n.text for n in all_forms.targets(claim_id)]  # noqa: E731
     assert names("c_attr") == ["L7H5@s_con", "L9H7@end", "MLP3"]
-    assert names("c_each[resid_forms]") == ["resid_pre5", "resid_mid5", "resid_post11"]
-    assert names("c_each[mlp_forms]") == ["MLP3", "MLP3.in", "MLP3.post[3071]"]
+    # `each: true` on a group: one claim per member
+    each = [c.id for c in all_forms.claims if c.id.startswith("c_each")]
+    members = ["resid_pre5", "resid_mid5", "resid_post11", "MLP3", "MLP3.in", "MLP3.post[3071]"]
+    assert each == [f"c_each[{m}]" for m in members]
+    assert [names(claim_id) for claim_id in each] == [[m] for m in members]
     assert [[n.text for n in chain] for chain in all_forms.chains("c_path")] == [
         ["embed@s_ori", "L1H2.k@s_con", "MLP3@s_con"],
     ]

@@ -157,7 +157,11 @@ def test_receiver_reading_only_before_the_sender_position_has_no_effect():
         (parse_node("MLP0@a"), parse_node("L2H1.v@b")),
     ]
     patched, clean, _ = path_patch_edges(ctx, edges)
-    torch.testing.assert_close(patched, clean.expand_as(patched), atol=0, rtol=0)
+    # zero in exact arithmetic; the patched copies recompute the blocks after the edit in another batch
+    # layout, so float32 may round differently: ~eps x (terms summed: d_model per layer) x |metric|
+    scale = model.cfg.d_model * model.cfg.n_layers * float(clean.abs().max())
+    rounding = torch.finfo(patched.dtype).eps * scale
+    torch.testing.assert_close(patched, clean.expand_as(patched), atol=rounding, rtol=0)
     moved, _, _ = path_patch_edges(ctx, [(parse_node("L0H1@a"), parse_node("L2H0.v"))])
     assert (moved[0] - clean).abs().max() > 1e-4  # the same sender reaches values read at a
 

@@ -90,7 +90,7 @@ def runs(project: pytest.Pytester) -> list[str]:
 def test_one_item_per_claim_after_each_expansion(project):
     result = project.runpytest("--collect-only", "-q", "hypotheses", "tests")
     ids = [line for line in result.outlines if "::" in line]
-    assert ids == [
+    assert sorted(ids) == [  # the order is pytest's (pytest-randomly may shuffle it), the set is ours
         "hypotheses/alpha.yaml::dla_negative",
         "hypotheses/alpha.yaml::heads[L0H0]",
         "hypotheses/alpha.yaml::heads[L0H1]",

@@ -163,7 +163,7 @@ def test_bundled_model_checkpoints_are_the_default(tmp_path, monkeypatch):
     import circuitspec.checkpoints
 
     # only the choice of checkpoints is under test here: skip rendering seven per-checkpoint reports
-    monkeypatch.setattr(circuitspec.checkpoints, "_write_checkpoint_report", lambda result, out_dir: {})
+    monkeypatch.setattr(circuitspec.checkpoints, "_write_checkpoint_report", lambda result, prepared: {})
     result = regress(path, None, run=run, console=Console(quiet=True))
     assert calls == shipped and len(shipped) >= 5
     assert [c["name"] for c in json.loads(result.paths["json"].read_text())["checkpoints"]] == shipped

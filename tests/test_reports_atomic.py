@@ -1,4 +1,5 @@
-"""Reports are written atomically: an interrupted write leaves the previous report intact."""
+"""Reports are written atomically: an interrupted write leaves the previous report set intact
+(the report set itself, its lock and fault injection: tests/test_report_sets.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def small_input(seed: int):
 
 
 def _snapshot(folder):
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    """The visible report files (links into the current run folder) and their bytes."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if not p.name.startswith(".")}
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +37,8 @@ def previous(tmp_path_factory):
 
 
 def test_reports_land_in_the_given_folder_readable(previous):
-    assert sorted(p.name for p in previous.iterdir()) == ["report.html", "report.json", "report.md"]
-    for path in previous.iterdir():
+    assert sorted(_snapshot(previous)) == ["report.html", "report.json", "report.md"]
+    for path in (previous / name for name in _snapshot(previous)):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644  # not mkstemp's 0600
 
 
@@ -70,27 +72,23 @@ def test_write_interrupted_midway_keeps_the_previous_file(tmp_path, monkeypatch)
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temp file left behind
 
 
-def test_interrupted_write_reports_leaves_previous_reports(previous, monkeypatch):
+def test_interrupted_write_reports_leaves_the_previous_set(previous, monkeypatch):
     before = _snapshot(previous)
-    real_replace = os.replace
+    real_write = os.write
     calls = []
 
-    def replace_then_crash(src, dst):
-        calls.append(dst)
-        if len(calls) == 2:  # report.json went through; the process dies before report.md lands
+    def write_then_crash(fd, data):
+        calls.append(fd)
+        if len(calls) == 2:  # report.json is in the new run folder; the process dies during report.md
             raise KeyboardInterrupt
-        real_replace(src, dst)
+        return real_write(fd, data)
 
-    monkeypatch.setattr(atomic.os, "replace", replace_then_crash)
-    changed = small_input(2)
+    monkeypatch.setattr(atomic.os, "write", write_then_crash)
     with pytest.raises(KeyboardInterrupt):
-        write_reports(changed, previous)
+        write_reports(small_input(2), previous)
     monkeypatch.undo()
-    after = _snapshot(previous)
-    assert set(after) == set(before)  # no temp files
-    assert after["report.md"] == before["report.md"] and after["report.html"] == before["report.html"]
-    assert after["report.json"] != before["report.json"]  # the one that finished is complete ...
-    assert after["report.json"].endswith(b"}\n")  # ... and whole
+    assert _snapshot(previous) == before  # all three old, none new
+    assert len(list((previous / atomic.RUNS).iterdir())) == 1  # only the published run folder
 
 
 def test_a_rendering_error_writes_nothing(previous, monkeypatch):

@@ -74,7 +74,14 @@ def test_schema_keys_and_claim_fields():
     assert data["model"]["weights_sha256"] == "f" * 64
     assert set(data["packages"]) >= {"circuitspec", "torch", "transformer-lens", "numpy", "scipy"}
     assert data["packages"]["numpy"] == np.__version__
-    assert data["summary"] == {"n_claims": 8, "pass": 4, "fail": 2, "inconclusive": 2, "all_passed": False}
+    assert data["summary"] == {
+        "n_claims": 8,
+        "pass": 4,
+        "fail": 2,
+        "inconclusive": 2,
+        "error": 0,
+        "all_passed": False,
+    }
 
     claims = {c["id"]: c for c in data["claims"]}
     assert list(claims) == [o.claim_id for o in report_input.outcomes]

@@ -69,7 +69,14 @@ def test_combined_verdict() -> None:
     verdict, reason = combine_verdict("pass", ci_reason, 0.2, 0.05, 99)
     assert verdict == "fail" and "does not beat 99 random circuits (p = 0.2 > 0.05)" in reason
     verdict, reason = combine_verdict("pass", ci_reason, 1 / 11, 0.05, 10)
-    assert verdict == "inconclusive" and "1/11" in reason
+    assert verdict == "inconclusive" and "the smallest attainable is 0.0909" in reason
+    # one of 3 baseline claims under Holm: the best adjusted p is 3/31 = 0.097 > 0.05, so 30 circuits
+    # can never pass, and the reason says 59 would (1/60 · 3 = 0.05)
+    verdict, reason = combine_verdict(
+        "pass", ci_reason, 0.097, 0.05, 30, adjusted_by="Holm", attainable=3 / 31, needed=59
+    )
+    assert verdict == "inconclusive" and "cannot give Holm-adjusted p ≤ 0.05" in reason
+    assert reason.endswith("use at least 59")
     assert combine_verdict("fail", "ci says no", 0.001, 0.05, 99) == ("fail", "ci says no")
     assert combine_verdict("inconclusive", "straddles", 0.001, 0.05, 99) == ("inconclusive", "straddles")
 

@@ -118,9 +118,14 @@ def test_percentile_fallback_when_bca_is_undefined() -> None:
     assert 0.5 <= interval.low < interval.high == 0.9 and interval.level == 0.9
 
 
-def test_bca_is_used_on_ordinary_data() -> None:
-    outcome = evaluate_claim(_measurement(value=np.random.default_rng(0).normal(0, 1, 50)), "median > 0")
-    assert outcome.ci is not None and outcome.ci.method == "BCa"
+def test_median_uses_the_hettmansperger_sheather_interval() -> None:
+    from scipy.stats import mstats
+
+    values = np.random.default_rng(0).normal(0, 1, 50)
+    outcome = evaluate_claim(_measurement(value=values), "median > 0")
+    assert outcome.ci is not None and outcome.ci.method == "Hettmansperger-Sheather"
+    low, high = mstats.median_cihs(values, alpha=0.05)
+    assert (outcome.ci.low, outcome.ci.high) == pytest.approx((low, high), rel=1e-12)
 
 
 def test_confidence_level_comes_from_the_claim() -> None:
@@ -145,11 +150,17 @@ def test_spearman_rho_matches_scipy_rowwise() -> None:
 def test_same_seed_same_outcome_and_seed_matters() -> None:
     rng = np.random.default_rng(4)
     m = _measurement(
-        clean=rng.normal(2, 1, 90), corrupt=rng.normal(0, 1, 90), intervened=rng.normal(1, 1, 90)
+        clean=rng.normal(2, 1, 90),
+        corrupt=rng.normal(0, 1, 90),
+        intervened=rng.normal(1, 1, 90),
+        value=rng.exponential(1, 90),
     )
-    first = evaluate_claim(m, "recovered > 0.3", seed=11)
-    assert evaluate_claim(m, "recovered > 0.3", seed=11) == first
-    assert evaluate_claim(m, "recovered > 0.3", seed=12).ci != first.ci
+    first = evaluate_claim(m, "mean > 0.3", seed=11)  # bootstrap-t: resampled
+    assert evaluate_claim(m, "mean > 0.3", seed=11) == first
+    assert evaluate_claim(m, "mean > 0.3", seed=12).ci != first.ci
+    fieller = evaluate_claim(m, "recovered > 0.3", seed=11)  # studentized Fieller: resampled too
+    assert evaluate_claim(m, "recovered > 0.3", seed=11) == fieller
+    assert evaluate_claim(m, "recovered > 0.3", seed=12).ci != fieller.ci
 
 
 def test_joint_intervals_use_the_same_resamples_as_separate_ones() -> None:

@@ -42,7 +42,8 @@ def _baseline_claim(claim_id: str, beaten_by: int) -> object:
 
 def test_adjust_rederives_baseline_verdicts() -> None:
     first, second = _baseline_claim("a", 2), _baseline_claim("b", 3)  # raw p 0.03 and 0.04
-    plain = evaluate_claim(Measurement("c", "attribution", 5, arrays={"value": np.ones(5)}), "mean > 0")
+    plain_measurement = Measurement("c", "attribution", 5, arrays={"value": np.ones(5)})
+    plain = evaluate_claim(plain_measurement, "mean > 0", min_n=5)
     assert (first.verdict, second.verdict) == ("pass", "pass")
     assert adjust([first, second, plain], "holm") == "holm"
     assert (first.p_adjusted, second.p_adjusted) == pytest.approx((0.06, 0.06))
@@ -62,5 +63,5 @@ def test_adjust_rederives_baseline_verdicts() -> None:
 
 
 def test_unknown_method_is_a_one_line_error() -> None:
-    with pytest.raises(CircuitSpecError, match="valid: holm, bh, none"):
-        adjust([], "bonferroni")
+    with pytest.raises(CircuitSpecError, match="valid: holm, bonferroni, bh, none"):
+        adjust([], "sidak")

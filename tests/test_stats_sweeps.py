@@ -120,10 +120,10 @@ def test_success_rate_trend_uses_intervened() -> None:
     assert outcome.verdict == "pass"
 
 
-def test_trend_without_a_sweep_fails_with_a_reason() -> None:
+def test_trend_without_a_sweep_is_an_error_with_a_reason() -> None:
     m = Measurement("c", "attribution", 5, arrays={"value": np.arange(5.0)})
     outcome = evaluate_claim(m, "mean increases with alpha")
-    assert outcome.verdict == "fail" and "needs a sweep" in outcome.reason
+    assert outcome.verdict == "error" and "needs a sweep" in outcome.reason
 
 
 def test_sweep_with_a_random_baseline_on_rho() -> None:

@@ -9,7 +9,14 @@ from scipy import stats
 from circuitspec.errors import CircuitSpecError
 from circuitspec.measurement import Measurement, SweepPoint
 from circuitspec.spec.expectations import parse_expectation
-from circuitspec.stats import Interval, evaluate_claim, interval_verdict, tost_p_value, trend_verdict
+from circuitspec.stats import (
+    DEFAULT_MIN_N,
+    Interval,
+    evaluate_claim,
+    interval_verdict,
+    tost_p_value,
+    trend_verdict,
+)
 
 
 def _ci(low: float, high: float, level: float = 0.95) -> Interval:
@@ -116,53 +123,74 @@ def _measurement(values: np.ndarray, **more: object) -> Measurement:
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_data_fails_with_a_reason(bad: float) -> None:
+def test_non_finite_data_is_an_error_with_a_reason(bad: float) -> None:
     values = np.linspace(0, 1, 20)
     values[3] = bad
     outcome = evaluate_claim(_measurement(values), "mean > 0")
-    assert outcome.verdict == "fail"
+    assert outcome.verdict == "error"  # a measurement problem, not evidence against the hypothesis
     assert "'value' has 1 non-finite value(s) (NaN/Inf) among 20 prompts" in outcome.reason
     assert outcome.ci is None and outcome.estimate is None
 
 
-def test_non_finite_success_rate_source_fails_rather_than_counting_as_false() -> None:
+def test_non_finite_success_rate_source_is_an_error_rather_than_counting_as_false() -> None:
     m = Measurement("c", "patching", 3, arrays={"intervened": np.array([1.0, np.nan, 2.0])})
-    assert evaluate_claim(m, "success_rate > 0.5").verdict == "fail"
+    assert evaluate_claim(m, "success_rate > 0.5").verdict == "error"
 
 
-def test_non_finite_sweep_point_and_random_baseline_fail() -> None:
+def test_non_finite_sweep_point_and_random_baseline_are_errors() -> None:
     sweep = [SweepPoint(a, {"value": np.array([a, a + 1.0, np.nan if a == 2 else a])}) for a in range(3)]
     outcome = evaluate_claim(Measurement("s", "scaling", 3, sweep=sweep), "mean increases with alpha")
-    assert outcome.verdict == "fail" and "sweep point 2" in outcome.reason
+    assert outcome.verdict == "error" and "sweep point 2" in outcome.reason
     with_baseline = _measurement(np.ones(10), random_baseline=np.array([0.1, np.inf]))
     outcome = evaluate_claim(with_baseline, "mean > 0")
-    assert outcome.verdict == "fail" and "random baseline" in outcome.reason
+    assert outcome.verdict == "error" and "random baseline" in outcome.reason
 
 
-def test_measurement_error_fails_with_its_message() -> None:
+def test_measurement_error_is_an_error_with_its_message_never_a_fail() -> None:
     m = Measurement("c", "attribution", 0, error="target L9H9 is outside the model (valid: L0-L3)")
     outcome = evaluate_claim(m, "mean > 0")
-    assert outcome.verdict == "fail"
+    assert outcome.verdict == "error"
     assert (
         outcome.reason == "the claim could not be measured: target L9H9 is outside the model (valid: L0-L3)"
     )
+    assert outcome.details["decidable"] is False  # left out of the family-wise correction
 
 
-def test_missing_array_fails_with_a_reason() -> None:
+def test_missing_array_is_an_error_with_a_reason() -> None:
     outcome = evaluate_claim(_measurement(np.ones(5)), "recovered > 0.5")
-    assert outcome.verdict == "fail" and "needs the array 'clean'" in outcome.reason
+    assert outcome.verdict == "error" and "needs the array 'clean'" in outcome.reason
 
 
-@pytest.mark.parametrize("n", [0, 1])
-def test_too_few_prompts_is_inconclusive(n: int) -> None:
-    outcome = evaluate_claim(_measurement(np.ones(n)), "mean > 0")
-    assert outcome.verdict == "inconclusive" and "at least 2" in outcome.reason and outcome.n_prompts == n
+@pytest.mark.parametrize("n", [0, 1, 2, DEFAULT_MIN_N - 1])
+def test_fewer_prompts_than_min_n_is_inconclusive(n: int) -> None:
+    outcome = evaluate_claim(_measurement(np.linspace(1, 2, n)), "mean > 0")
+    assert outcome.verdict == "inconclusive" and outcome.n_prompts == n
+    assert f"fewer than min_n = {DEFAULT_MIN_N}" in outcome.reason and outcome.ci is None
+
+
+def test_two_prompts_no_longer_pass() -> None:
+    # issue 15: n = 2 passed with BCa [0.9562, 0.9577]; below min_n it is inconclusive, and even
+    # with min_n lowered to 2 the interval is Student t on 1 degree of freedom (every bootstrap-t
+    # resample of two points has a zero-spread twin), 8.5 times as wide as the BCa one was.
+    two = _measurement(np.array([0.9562, 0.9577]))
+    assert evaluate_claim(two, "mean > 0.95").verdict == "inconclusive"
+    lowered = evaluate_claim(two, "mean > 0.95", min_n=2)
+    student = stats.t.interval(0.95, 1, loc=0.95695, scale=0.00075)
+    assert lowered.ci is not None and lowered.ci.method == "Student t"
+    assert (lowered.ci.low, lowered.ci.high) == pytest.approx(student, rel=1e-9)
+    assert lowered.verdict == "inconclusive"  # [0.947, 0.966] straddles 0.95
+
+
+def test_min_n_can_be_set_per_claim() -> None:
+    values = _measurement(np.linspace(1, 2, 8))
+    assert evaluate_claim(values, "mean > 0", min_n=8).verdict == "pass"
+    assert evaluate_claim(values, "mean > 0", min_n=9).verdict == "inconclusive"
 
 
 def test_recovered_with_nothing_to_recover_is_inconclusive() -> None:
     same = np.array([1.0, 2.0, 3.0])
     m = Measurement("c", "patching", 3, arrays={"clean": same, "corrupt": same[::-1], "intervened": same})
-    outcome = evaluate_claim(m, "recovered > 0.5")
+    outcome = evaluate_claim(m, "recovered > 0.5", min_n=2)
     assert outcome.verdict == "inconclusive" and "nothing to recover" in outcome.reason
 
 

@@ -101,6 +101,7 @@ def test_label_value_scaling_matches_hook_loop(true_run):
 
     from circuitspec.engine.prompts import build_prompt_set
     from circuitspec.spec.loader import load_hypothesis, load_rows
+    from circuitspec.spec.splits import default_split, select_rows
     from circuitspec.zoo.toy_sentiment import load
 
     measurement = _measurement(true_run, "label_value_scaling")
@@ -111,9 +112,8 @@ def test_label_value_scaling_matches_hook_loop(true_run):
     data = hypothesis.spec.data
     substitution = [t.id for t in data.templates if "substitution" in t.tags]
     model, tokenizer = load("final")
-    prompts = build_prompt_set(
-        data, load_rows(data, hypothesis.base_dir), tokenizer, substitution, seed=data.seed, n=data.n
-    )
+    rows = select_rows(load_rows(data, hypothesis.base_dir), data, default_split(hypothesis.spec))  # held out
+    prompts = build_prompt_set(data, rows, tokenizer, substitution, seed=data.seed, n=data.n)
     label_at = prompts.positions("s_con")
     rows = torch.arange(len(prompts))
 

@@ -108,11 +108,12 @@ def test_bundled_files_match_recorded_hashes_and_size_budget():
 
 
 def test_training_is_deterministic_and_regenerates_the_committed_prefix(tmp_path):
-    """On one machine training is bit-for-bit deterministic (two runs, equal hashes) and the seeded
-    initialisation equals the committed step 0 exactly. The committed step-20 weights are regenerated
-    to float noise only: CPUs with other vector units (AVX-512 here vs the machine that trained them)
-    round matmuls differently and Adam carries that on (6-8e-4 max abs measured across ATen's
-    default / AVX2 / AVX-512 kernels) - while a run from the next seed lands 0.6 away."""
+    """On one machine training is bit-for-bit deterministic (two runs, the same kernels: equal hashes).
+    Across machines nothing is bit-exact: the seeded initialisation draws normals through vectorised
+    log / cos (AVX2 and AVX-512 round their last bit differently), so step 0 must equal the committed
+    file to a few float32 ulps of the largest weight; the committed step-20 weights are regenerated to
+    float noise only: matmuls round differently and Adam carries that on (6-8e-4 max abs measured across
+    ATen's default / AVX2 / AVX-512 kernels) - while a run from the next seed lands 0.6 away."""
     import torch
     from safetensors.torch import load_file
 
@@ -122,17 +123,19 @@ def test_training_is_deterministic_and_regenerates_the_committed_prefix(tmp_path
     _, hashes = train.train(tmp_path / "a", stop_after=step_20["step"])
     _, again = train.train(tmp_path / "b", stop_after=step_20["step"])
     assert hashes == again
-    assert hashes[start["name"]] == start["sha256"]
 
-    def weights(root: Path, seed: int | None = None) -> dict[str, torch.Tensor]:
+    def weights(root: Path, seed: int | None = None, name: str = step_20["name"]) -> dict[str, torch.Tensor]:
         if seed is not None:
             train.train(root, stop_after=step_20["step"], seed=seed)
-        return load_file(str(root / "checkpoints" / f"{step_20['name']}.safetensors"))
+        return load_file(str(root / "checkpoints" / f"{name}.safetensors"))
 
     def distance(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
         assert a.keys() == b.keys()
         return max(float((a[k] - b[k]).abs().max()) for k in a)
 
+    initial = weights(toy_sentiment.PACKAGE_DIR, name=start["name"])
+    ulps = 8 * torch.finfo(torch.float32).eps * max(float(w.abs().max()) for w in initial.values())
+    assert distance(weights(tmp_path / "a", name=start["name"]), initial) <= ulps
     committed = weights(toy_sentiment.PACKAGE_DIR)
     retrained = weights(tmp_path / "a")
     other_seed = weights(tmp_path / "c", seed=train.TRAINING["seed"] + 1)
@@ -147,15 +150,46 @@ def test_final_checkpoint_reaches_recorded_accuracy_and_docs_record_it():
     _, test_prompts = task.split_prompts()
     with train.deterministic_cpu():
         metrics = train.evaluate(model, tokenizer, test_prompts)
+        near_ties = _near_ties(model, tokenizer, test_prompts)
     recorded = CONFIG["metrics"][FINAL]["test"]
     assert metrics.keys() == recorded.keys()
     for group, row in metrics.items():
-        for key in ("n", "logit_diff_accuracy", "top1_accuracy"):
-            assert row[key] == recorded[group][key], (group, key)
+        assert row["n"] == recorded[group]["n"], group
+        for key in ("logit_diff_accuracy", "top1_accuracy"):
+            # another CPU may round a prompt whose margin is within float error to the other side
+            allowed = near_ties[key] / row["n"] + 1e-6  # + the recorded value's rounding
+            assert abs(row[key] - recorded[group][key]) <= allowed, (group, key, near_ties)
         assert row["mean_logit_diff"] == pytest.approx(recorded[group]["mean_logit_diff"], abs=1e-3)
     assert metrics["all"]["logit_diff_accuracy"] >= 0.95
     docs = (REPO / "docs" / "toy_sentiment.md").read_text()
     assert train.metrics_table(recorded) in docs
+
+
+def _near_ties(model, tokenizer, prompts) -> dict[str, int]:
+    """How many prompts' logit difference, or top-1 margin, lies within float32 rounding error of 0: the
+    error of a logit is at most ~eps x (terms summed: d_model per layer, n_layers + 1 of them) x its size."""
+    import torch
+
+    from circuitspec.zoo.toy_sentiment import train
+
+    batch = train.encode_prompts(prompts, tokenizer)
+    with torch.no_grad():
+        logits = model(batch["tokens"], return_type="logits")
+    final = logits[torch.arange(len(prompts)), batch["answer_pos"]]
+    tolerance = (
+        torch.finfo(torch.float32).eps
+        * model.cfg.d_model
+        * (model.cfg.n_layers + 1)
+        * float(final.abs().max())
+    )
+    diff = (
+        final.gather(1, batch["desired"][:, None])[:, 0] - final.gather(1, batch["undesired"][:, None])[:, 0]
+    )
+    top2 = final.topk(2, dim=-1).values
+    return {
+        "logit_diff_accuracy": int((diff.abs() <= 2 * tolerance).sum()),
+        "top1_accuracy": int((top2[:, 0] - top2[:, 1] <= 2 * tolerance).sum()),
+    }
 
 
 def test_step_zero_is_at_chance():

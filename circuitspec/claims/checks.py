@@ -21,6 +21,7 @@ __all__ = [
     "Checker",
     "check_ablation",
     "check_attention",
+    "check_behaviour",
     "check_equivalence",
     "check_logit_lens",
     "check_scaling",
@@ -47,6 +48,27 @@ class Checker(Protocol):
     def parse(self, text: str, loc: Loc) -> NodeRef: ...
 
     def check_role(self, role: str | None, template_ids: list[str], loc: Loc, what: str) -> None: ...
+
+
+def check_behaviour(
+    c: Checker, claim: Any, targets: list[NodeRef], chains: Chains, template_ids: list[str]
+) -> None:
+    """A behaviour claim measures the clean prompts: no targets, no random baseline, no trend."""
+    if claim.targets:
+        raise c.fail(
+            "a behaviour claim has no targets: it measures the model on the clean prompts "
+            "(choose prompts with 'data: [template or tag]')",
+            c.claim_loc(claim.id, "targets"),
+        )
+    if claim.metric not in _BEHAVIOUR_METRICS:
+        raise c.fail(
+            f"metric '{claim.metric}' compares two runs; a behaviour claim reads one "
+            f"(valid: {', '.join(_BEHAVIOUR_METRICS)})",
+            c.claim_loc(claim.id, "metric"),
+        )
+
+
+_BEHAVIOUR_METRICS = ("logit_diff", "prob_diff", "desired_prob", "cosine")
 
 
 def check_attention(

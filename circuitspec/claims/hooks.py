@@ -32,6 +32,8 @@ def dla_hooks(cfg: Any) -> list[str]:
         names.append("hook_pos_embed")
     for layer in range(cfg.n_layers):
         names.append(f"blocks.{layer}.attn.hook_z")
+        if getattr(cfg, "sublayer_output_norms", False):  # heads reach the stream through ln1_post
+            names.append(f"blocks.{layer}.ln1_post.hook_scale")
         if not cfg.attn_only:
             names.append(f"blocks.{layer}.hook_mlp_out")
     return names
@@ -73,6 +75,11 @@ def path_run_hooks(cfg: Any) -> list[str]:
 
 
 # ------------------------------------------------------------------------ per kind: (claim, graph, cfg)
+
+
+def no_hooks(claim: Any, graph: Any, cfg: Any) -> set[str]:
+    """Kinds that read only the clean run's output (``behaviour``)."""
+    return set()
 
 
 def target_hooks(claim: Any, graph: Any, cfg: Any) -> set[str]:

@@ -5,7 +5,7 @@ senders and receivers; the trend variable; whether it runs on encoders; a kind-s
 which activations its measurement reads from the shared clean / corrupted runs, where its
 ``measure(ctx, claim, graph, seed) -> Measurement`` lives (a dotted path, imported only when a
 model runs) and which plot payloads it yields. Adding a claim kind is one module with its
-``measure`` function plus one entry here (and its pydantic model in ``spec/schema.py``).
+``measure`` function plus one entry here (and its pydantic model in ``spec/claim_models.py``).
 """
 
 from __future__ import annotations
@@ -98,6 +98,10 @@ _KINDS = [
     ClaimKind(
         "faithfulness", schema.FaithfulnessClaim, f"{_ENGINE}.faithfulness_claim:measure",
         hooks.faithfulness_hooks, random_baseline=True,
+    ),
+    ClaimKind(
+        "behaviour", schema.BehaviourClaim, f"{_ENGINE}.behaviour:measure", hooks.no_hooks,
+        needs_targets=False, check=checks.check_behaviour,
     ),
 ]  # fmt: skip
 

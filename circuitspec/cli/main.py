@@ -10,20 +10,39 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from circuitspec.cli.data_commands import register as register_data_commands
 from circuitspec.cli.feature_commands import register as register_feature_commands
 from circuitspec.cli.regress_commands import register as register_regress_commands
-from circuitspec.errors import CircuitSpecError
+from circuitspec.errors import CircuitSpecError, ModelNotAvailable
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "app"]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
-app = typer.Typer(
+class _OneLineApp(typer.Typer):
+    """The app as a console script: a usage error (an option value that is not a number, a missing
+    argument) is one line on stderr and exit 2, like every other bad input, not a framed box."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            code = super().__call__(*args, standalone_mode=False, **kwargs)
+        except Exception as exc:
+            if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):  # click's UsageError
+                raise
+            context = getattr(exc, "ctx", None)
+            command = context.command_path if context is not None else "circuitspec"
+            if exc.format_message():  # empty when the help was printed instead (no arguments)
+                message = CircuitSpecError(f"{exc.format_message()} (see {command} --help)", file=command)
+                print(str(message), file=sys.stderr)
+            sys.exit(exc.exit_code)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+app = _OneLineApp(
     name="circuitspec",
     help="Declarative, statistically honest tests of circuit hypotheses in transformer language models.",
     no_args_is_help=True,
@@ -35,6 +54,14 @@ app = typer.Typer(
 class GraphFormat(StrEnum):
     dot = "dot"
     mermaid = "mermaid"
+
+
+class RowSplit(StrEnum):
+    """``verify --split``: the rows every verdict uses (see data.split)."""
+
+    explore = "explore"
+    test = "test"
+    all = "all"
 
 
 def _bad_input(error: CircuitSpecError) -> typer.Exit:
@@ -49,10 +76,44 @@ def _compile(file: Path, *, with_rows: bool = False):  # -> CircuitGraph
     from circuitspec.spec.loader import load_hypothesis, load_rows
 
     loaded = load_hypothesis(file)
-    graph = compile_hypothesis(loaded)
+    try:
+        graph = compile_hypothesis(loaded)
+    except ModelNotAvailable as exc:  # the model the file names: point at its `model:` entry
+        raise (loaded.error(exc.message, ("model",)) if exc.file is None else exc) from None
+    _check_checkpoints(loaded)
     if with_rows:
-        load_rows(loaded.spec.data, loaded.base_dir, hypothesis=loaded)
+        from circuitspec.engine.vocabulary import check_rows_offline
+
+        rows = load_rows(loaded.spec.data, loaded.base_dir, hypothesis=loaded)
+        # unknown words, where the tokenizer loads without the model
+        check_rows_offline(loaded.spec.model, loaded.spec.data, loaded.base_dir, rows)
     return graph
+
+
+def _check_checkpoints(loaded) -> None:  # loaded: LoadedHypothesis
+    """``model.checkpoint`` and every ``checkpoints:`` entry exist for the model (``regress`` runs them)."""
+    from circuitspec.graph.checkpoint_checks import check_checkpoint
+
+    spec = loaded.spec
+    named: list[tuple[tuple[str | int, ...], object]] = [(("model", "checkpoint"), spec.model.checkpoint)]
+    named += [(("checkpoints", i), c) for i, c in enumerate(spec.checkpoints)]
+    for loc, checkpoint in named:
+        try:
+            check_checkpoint(spec.model, checkpoint)
+        except CircuitSpecError as exc:
+            raise loaded.error(exc.message, loc) from None
+
+
+def parse_checkpoint(text: str | None) -> int | str | None:
+    """``--checkpoint`` as a training step (ASCII digits) or a name; a one-line error otherwise."""
+    from circuitspec.spec.names import checkpoint_name
+
+    if text is None:
+        return None
+    try:
+        return checkpoint_name(text)
+    except ValueError as exc:
+        raise CircuitSpecError(f"--checkpoint: {exc}") from None
 
 
 FileArg = Annotated[Path, typer.Argument(help="hypothesis YAML file", show_default=False)]
@@ -107,22 +168,28 @@ def verify(
     junit: Annotated[Path | None, typer.Option(help="also write JUnit XML here")] = None,
     baseline: Annotated[Path | None, typer.Option(help="a previous report.json to compare against")] = None,
     seed: Annotated[int | None, typer.Option(help="override the hypothesis' seed")] = None,
+    allow_errors: Annotated[
+        bool, typer.Option(help="do not exit 2 when a claim could not be measured (verdict 'error')")
+    ] = False,
+    split: Annotated[
+        RowSplit | None,
+        typer.Option(help="run every claim on these rows (default: the split thresholds were not set on)"),
+    ] = None,
 ) -> None:
-    """Run every claim on the model and report verdicts (exit 1 when a claim fails)."""
+    """Run every claim on the model and report verdicts (exit 1 when a claim fails, 2 on an error)."""
     from circuitspec.pipeline import verify as run_verify
 
-    step: int | str | None = (
-        int(checkpoint) if checkpoint is not None and checkpoint.isdigit() else checkpoint
-    )
     try:
         code = run_verify(
             file,
-            checkpoint=step,
+            checkpoint=parse_checkpoint(checkpoint),
             out=out,
             allow_inconclusive=allow_inconclusive,
             junit=junit,
             baseline=baseline,
             seed=seed,
+            allow_errors=allow_errors,
+            split=split.value if split is not None else None,
         )
     except CircuitSpecError as exc:
         raise _bad_input(exc) from None

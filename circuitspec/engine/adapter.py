@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 import torch
 
+from circuitspec.errors import CircuitSpecError
+
 from .architecture import Architecture
 from .encoder import pool
 
@@ -70,6 +72,8 @@ class ModelAdapter(Protocol):
     def block_norm_weight(self, layer: int, index: int) -> torch.Tensor | None: ...
 
     def head_writes(self, layer: int, z: torch.Tensor) -> torch.Tensor: ...
+
+    def attention_output_norm_weight(self, layer: int) -> torch.Tensor | None: ...
 
     def attention_bias(self, layer: int) -> torch.Tensor: ...
 
@@ -176,7 +180,16 @@ class HookedTransformerAdapter:
 
     # -- weights the interventions read ----------------------------------------------------------
     def head_write(self, layer: int, head: int, z: torch.Tensor) -> torch.Tensor:
-        """What head ``head`` of ``layer`` adds to the residual stream for its ``z`` (``z @ W_O[h]``)."""
+        """What head ``head`` of ``layer`` adds to the residual stream for its ``z`` (``z @ W_O[h]``).
+
+        Refused where the block renormalises its attention output (Gemma 2/3): there one head's share of
+        the stream depends on every head of its block, so no per-head write exists."""
+        if self.arch.sublayer_output_norms:
+            raise CircuitSpecError(
+                f"a head's own write to the residual stream is undefined on this model: block {layer} "
+                "normalises the sum of its heads again (sublayer output norms, Gemma 2/3), so path "
+                "patching from a head and causal scrubbing of heads do not apply; patch or ablate the head"
+            )
         return z @ self.model.blocks[layer].attn.W_O[head]
 
     def neuron_write(self, layer: int, neuron: int, post: torch.Tensor) -> torch.Tensor:
@@ -242,6 +255,13 @@ class HookedTransformerAdapter:
     def head_writes(self, layer: int, z: torch.Tensor) -> torch.Tensor:
         """Every head's write ``[..., heads, d_model]`` for ``z`` ``[..., heads, d_head]`` (no bias)."""
         return torch.einsum("...hd,hdm->...hm", z, self.model.blocks[layer].attn.W_O)
+
+    def attention_output_norm_weight(self, layer: int) -> torch.Tensor | None:
+        """The weight of the norm block ``layer`` applies to its attention output before the stream adds
+        it (Gemma 2/3's ``ln1_post``); None when the block has no such norm or it has no weight."""
+        if not self.arch.sublayer_output_norms:
+            return None
+        return getattr(getattr(self.model.blocks[layer], "ln1_post", None), "w", None)
 
     def attention_bias(self, layer: int) -> torch.Tensor:
         """Block ``layer``'s attention output bias ``b_O`` ``[d_model]`` (added once, not per head)."""

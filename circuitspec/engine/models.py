@@ -229,17 +229,20 @@ def _load_path(
     from transformers import AutoConfig
 
     from .loading.hf_convert import bos_convention, hooked_from_directory
+    from .loading.weights import check_weight_files, one_line_load_errors
 
     try:
         model_type = AutoConfig.from_pretrained(directory, local_files_only=True).model_type
     except Exception as exc:
         reason = " ".join(str(exc).split())[:200]
         raise ModelNotAvailable(f"{where}: cannot read {directory / 'config.json'}: {reason}") from None
-    if model_type == "bert":  # sentence encoders (BERT family) → SentenceEncoder
-        from .encoder import load_encoder
+    with one_line_load_errors(directory, where):
+        if model_type == "bert":  # sentence encoders (BERT family) → SentenceEncoder
+            from .encoder import load_encoder
 
-        return load_encoder(directory, device, dtype)
-    model, hf_tokenizer = hooked_from_directory(directory, device, dtype, where)
+            check_weight_files(directory, where)  # safetensors only: pickles are refused, never opened
+            return load_encoder(directory, device, dtype)
+        model, hf_tokenizer = hooked_from_directory(directory, device, dtype, where)
     model = _place(model, device, dtype)
     if prepend_bos is None:
         prepend_bos = bos_convention(hf_tokenizer, bool(model.cfg.default_prepend_bos))

@@ -1,7 +1,7 @@
 """Run every claim of a compiled hypothesis on a loaded model → one :class:`Measurement` per claim.
 
-One :class:`PromptSet` is built per distinct template selection; all claims on it share one
-context whose clean and corrupted runs are computed once, caching every hook the registry says
+One :class:`PromptSet` is built per distinct row split and template selection; all claims on it
+share one context whose clean and corrupted runs are computed once, caching every hook the registry says
 those claims read (:attr:`ClaimKind.needed_hooks`) and the residual streams their edited passes
 start from, nothing else. Each claim then calls its kind's ``measure(ctx, claim, graph, seed)``. A
 claim that fails becomes ``Measurement(error=...)`` — one line — and the rest of the run goes on.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from circuitspec.errors import CircuitSpecError, one_line
 from circuitspec.graph.circuit import CircuitGraph
 from circuitspec.measurement import Measurement, RunCost
 from circuitspec.spec.geometry import expand_kv, hook_name
+from circuitspec.spec.splits import claim_split, select_rows
 
 from .adapter import ModelAdapter, adapt
 from .architecture import Architecture
@@ -34,7 +36,7 @@ from .shared_runs import link_to_superset
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["measure_claim", "needed_hooks", "run_claims"]
+__all__ = ["measure_claim", "needed_hooks", "prompt_key", "run_claims"]
 
 
 # kinds whose measurement runs edited passes from the shared runs' cached residual stream
@@ -62,27 +64,32 @@ def needed_hooks(graph: CircuitGraph, claim_ids: list[str], arch: Architecture) 
     return names
 
 
+def prompt_key(graph: CircuitGraph, claim: Any, run_split: str | None = None) -> tuple[str, ...]:
+    """The prompt set a claim runs on: its row split (``spec.splits``), then its template ids."""
+    return (claim_split(claim, graph.hypothesis, run_split), *graph.templates(claim.id))
+
+
 def _prompt_sets(
-    graph: CircuitGraph, loaded: LoadedModel, rows: list[dict]
+    graph: CircuitGraph, loaded: LoadedModel, rows: Sequence[dict], run_split: str | None = None
 ) -> dict[tuple[str, ...], tuple[PromptSet | str, PassCounter, dict[str, Any]]]:
-    """Per template selection: its prompts (or why they could not be built), counter and shared cache."""
+    """Per (split, template selection): its prompts (or why they could not be built), counter and cache."""
     data = graph.hypothesis.data
     groups: dict[tuple[str, ...], list[str]] = {}
     for claim in graph.claims:
-        groups.setdefault(tuple(graph.templates(claim.id)), []).append(claim.id)
+        groups.setdefault(prompt_key(graph, claim, run_split), []).append(claim.id)
     out: dict[tuple[str, ...], tuple[PromptSet | str, PassCounter, dict[str, Any]]] = {}
     counter = PassCounter()  # one counter: a run shared between prompt sets is charged once
     arch = adapt(loaded.model).arch
-    for templates, claim_ids in groups.items():
+    for key, claim_ids in groups.items():
+        split, *templates = key
         prompts: PromptSet | str
         try:
-            prompts = build_prompt_set(
-                data, rows, loaded.tokenizer, list(templates), seed=data.seed, n=data.n
-            )
+            chosen = select_rows(rows, data, split)
+            prompts = build_prompt_set(data, chosen, loaded.tokenizer, templates, seed=data.seed, n=data.n)
         except (CircuitSpecError, ValueError, KeyError) as exc:
             prompts = one_line(exc)
         cache: dict[str, Any] = {"_needed": needed_hooks(graph, claim_ids, arch), "_declared": True}
-        out[templates] = (prompts, counter, cache)
+        out[key] = (prompts, counter, cache)
     _share_runs(out, loaded)
     return out
 
@@ -90,10 +97,15 @@ def _prompt_sets(
 def _share_runs(
     sets: dict[tuple[str, ...], tuple[PromptSet | str, PassCounter, dict[str, Any]]], loaded
 ) -> None:
-    """Let each prompt set read its clean / corrupted runs from the largest set holding its templates,
-    which then caches every hook either needs (one run instead of several, see ``shared_runs``)."""
-    for templates, (prompts, counter, cache) in sets.items():
-        supersets = [t for t in sets if set(templates) < set(t) and not isinstance(sets[t][0], str)]
+    """Let each prompt set read its clean / corrupted runs from the largest set of the same split holding
+    its templates, which then caches every hook either needs (one run instead of several, see
+    ``shared_runs``)."""
+    for key, (prompts, counter, cache) in sets.items():
+        supersets = [
+            t
+            for t in sets
+            if t[0] == key[0] and set(key[1:]) < set(t[1:]) and not isinstance(sets[t][0], str)
+        ]
         if isinstance(prompts, str) or not supersets:
             continue
         large_prompts, _, large_cache = sets[max(supersets, key=len)]
@@ -106,19 +118,21 @@ def _share_runs(
 def run_claims(
     graph: CircuitGraph,
     loaded: LoadedModel,
-    rows: list[dict],
+    rows: Sequence[dict],
     base_dir: Path,
     progress: bool = True,
     seed: int | None = None,
+    split: str | None = None,
 ) -> dict[str, Measurement]:
     """Measure every claim in ``graph`` (file order); never raises for a single claim's failure.
 
     ``seed`` (default: the hypothesis' ``seed``) seeds resampling, scrubbing and random circuits;
-    prompt sampling uses ``data.seed``.
+    prompt sampling uses ``data.seed``. ``split`` (``verify --split``) puts every claim on that row
+    split; otherwise each claim's own or the hypothesis' default (:func:`spec.splits.claim_split`).
     """
     seed = graph.hypothesis.seed if seed is None else seed
-    shared = _prompt_sets(graph, loaded, rows)
-    last_use = _last_uses(graph, shared)
+    shared = _prompt_sets(graph, loaded, rows, split)
+    last_use = _last_uses(graph, shared, split)
     results: dict[str, Measurement] = {}
     started = time.perf_counter()
     bar = task = None
@@ -130,7 +144,7 @@ def run_claims(
                 bar = Progress(transient=True)
                 bar.start()
                 task = bar.add_task("measuring claims", total=len(graph.claims), completed=done)
-            prompts, counter, cache = shared[tuple(graph.templates(claim.id))]
+            prompts, counter, cache = shared[prompt_key(graph, claim, split)]
             if isinstance(prompts, str):
                 results[claim.id] = Measurement(claim.id, claim.kind, 0, error=prompts, seed=seed)
             else:
@@ -147,13 +161,15 @@ def run_claims(
 
 
 def _last_uses(
-    graph: CircuitGraph, shared: dict[tuple[str, ...], tuple[Any, Any, dict[str, Any]]]
+    graph: CircuitGraph,
+    shared: dict[tuple[str, ...], tuple[Any, Any, dict[str, Any]]],
+    split: str | None = None,
 ) -> dict[tuple[str, ...], int]:
     """Per prompt set, the index of the last claim that reads its runs: its own claims' and, for a set
     others slice their runs from, theirs (transitively)."""
     last: dict[tuple[str, ...], int] = {}
     for index, claim in enumerate(graph.claims):
-        last[tuple(graph.templates(claim.id))] = index
+        last[prompt_key(graph, claim, split)] = index
     by_cache = {id(cache): templates for templates, (_, _, cache) in shared.items()}
     links = [
         (templates, by_cache[id(source.context._cache)])

@@ -8,12 +8,14 @@ different lengths share a batch; metrics read logits at each prompt's own last r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from circuitspec.errors import CircuitSpecError
+from circuitspec.spec.rows import DataRow
 from circuitspec.spec.templates import fill, parse_template
 
 __all__ = ["NO_ANSWER", "PromptSet", "build_prompt_set", "derangement"]
@@ -107,6 +109,7 @@ def _encode(template_text: str, row: dict[str, str], tokenizer, where: str) -> _
             spans[role] = (len(text), len(text) + len(piece))
         text += piece
     ids, offsets = tokenizer.encode(text)
+    _refuse_unknown(ids, offsets, text, tokenizer, where)
     roles: dict[str, int] = {}
     for role, (lo, hi) in spans.items():
         hits = [i for i, (a, b) in enumerate(offsets) if a < hi and b > lo]
@@ -121,18 +124,29 @@ def _encode(template_text: str, row: dict[str, str], tokenizer, where: str) -> _
     return _Encoded(ids, roles, text)
 
 
+def _refuse_unknown(ids: list[int], offsets: list[tuple[int, int]], text: str, tokenizer, where: str) -> None:
+    """A word the tokenizer does not know (it became the unknown token) is bad input."""
+    unk = getattr(tokenizer, "unk_id", None)
+    if unk is not None and unk in ids:
+        start, end = offsets[ids.index(unk)]
+        raise CircuitSpecError(
+            f"{where}: word {text[start:end]!r} is not in the tokenizer's vocabulary (it would become "
+            f"the unknown token) in {text!r}"
+        )
+
+
 def _answer(pattern: str, row: dict[str, str], tokenizer, where: str, what: str) -> int:
     try:
         text = "".join(piece for piece, _ in fill(parse_template(pattern), row))
     except KeyError as exc:
         raise CircuitSpecError(f"{where}: {what} answer needs slot {exc.args[0]!r} the row lacks") from None
-    token = tokenizer.single_token(text)
-    if token is None:
-        ids, _ = tokenizer.encode(text)
+    ids, offsets = tokenizer.encode(text)
+    _refuse_unknown(ids, offsets, text, tokenizer, f"{where}, {what} answer")
+    if len(ids) != 1:
         raise CircuitSpecError(
             f"{where}: {what} answer {text!r} is {len(ids)} tokens, answers must be exactly one token"
         )
-    return token
+    return ids[0]
 
 
 def _corrupt_row(row: dict[str, str], other: dict[str, str] | None, corruption) -> dict[str, str]:
@@ -196,9 +210,15 @@ def _padded(encodings: list[_Encoded], pad_id: int) -> torch.Tensor:
     return tokens
 
 
-def _sample_rows(rows: list[dict], n: int | None, seed: int) -> list[dict[str, str]]:
-    """Every row as strings, or ``n`` of them drawn with ``seed`` (kept in file order)."""
-    rows = [{k: str(v) for k, v in r.items()} for r in rows]
+def _sample_rows(rows: Sequence[dict], n: int | None, seed: int) -> list[dict[str, str]]:
+    """Every row as strings, or ``n`` of them drawn with ``seed`` (kept in file order); a
+    :class:`DataRow` keeps where it was written."""
+    rows = [
+        r.copy_with({k: str(v) for k, v in r.items()})
+        if isinstance(r, DataRow)
+        else {k: str(v) for k, v in r.items()}
+        for r in rows
+    ]
     if not rows:
         raise CircuitSpecError("no data rows")
     rng = np.random.default_rng(seed)
@@ -220,7 +240,8 @@ def _encode_all(data, templates, rows, tokenizer, seed: int) -> tuple[list, list
                 )
             partner = derangement(len(rows), seed + 7919 * (t_index + 1))
         for r_index, row in enumerate(rows):
-            where = f"template '{template.id}', row {r_index}"
+            place = row.where if isinstance(row, DataRow) and row.where else f"{r_index}"
+            where = f"template '{template.id}', row {place}"
             other = rows[int(partner[r_index])] if partner is not None else None
             pair = _encode_pair(template, corruption, row, other, tokenizer, where)
             if data.max_length is not None and len(pair.clean.ids) > data.max_length:
@@ -235,7 +256,7 @@ def _encode_all(data, templates, rows, tokenizer, seed: int) -> tuple[list, list
 
 def build_prompt_set(
     data,
-    rows: list[dict],
+    rows: Sequence[dict],
     tokenizer,
     template_ids: list[str] | None = None,
     seed: int = 0,

@@ -167,6 +167,13 @@ def load_dictionary(key: str, spec: DictionarySpec, base_dir: Path, bundled: str
         return _from_hub(spec)
     else:
         raise CircuitSpecError(f"dictionary '{key}': give 'path' or 'release' for format sae_lens")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return SAE.load_from_disk(directory)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return SAE.load_from_disk(directory)
+    except Exception as exc:  # a missing cfg.json / weights file, a bad config: one line, exit 2
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+        raise ModelNotAvailable(
+            f"dictionary '{key}': {directory} is not a sae-lens directory SAE.load_from_disk can read "
+            f"({reason})"
+        ) from None

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from circuitspec.errors import CircuitSpecError
+from circuitspec.reports.json_report import REPORT_SCHEMA_VERSION
 
 __all__ = [
     "ClaimComparison",
@@ -95,17 +96,68 @@ class ClaimComparison:
 
 
 def load_report(path: str | Path) -> dict:
-    """Read a report.json; a one-line :class:`CircuitSpecError` if it is missing or not a report."""
+    """Read a report.json; a one-line :class:`CircuitSpecError` if it is missing, not JSON, of a
+    schema version this circuitspec does not read, or holds claims of the wrong shape."""
     p = Path(path)
     if not p.is_file():
         raise CircuitSpecError(f"no such report (looked at {p.resolve()})", file=str(path))
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
         raise CircuitSpecError(f"not a JSON report: {error}", file=str(path)) from None
+    except RecursionError:
+        raise CircuitSpecError("not a circuitspec report: JSON nested too deeply", file=str(path)) from None
+    except OSError as error:
+        raise CircuitSpecError(f"cannot read the report: {error.strerror or error}", file=str(path)) from None
     if not isinstance(data, dict) or not isinstance(data.get("claims"), list):
         raise CircuitSpecError("not a circuitspec report (no 'claims' list)", file=str(path))
+    problem = _version_problem(data.get("schema_version")) or _claims_problem(data)
+    if problem:
+        raise CircuitSpecError(problem, file=str(path))
     return data
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _version_problem(version: Any) -> str | None:
+    if _is_number(version) and version in range(1, REPORT_SCHEMA_VERSION + 1):
+        return None
+    return (
+        f"report schema_version {version!r} is not one this circuitspec reads (1 to {REPORT_SCHEMA_VERSION})"
+    )
+
+
+# each claim field a diff reads, and what it must be (None is always allowed but for the id)
+_CLAIM_FIELDS: dict[str, tuple[str, Any]] = {
+    "verdict": ("a string", lambda v: isinstance(v, str)),
+    "statistic": ("a string", lambda v: isinstance(v, str)),
+    "estimate": ("a number", _is_number),
+    "tolerance": ("a number", _is_number),
+    "tolerance_ci_widths": ("a number", _is_number),
+    "ci": ("an object with numbers 'low' and 'high'", lambda v: isinstance(v, dict)
+           and all(_is_number(v.get(k)) or v.get(k) is None for k in ("low", "high"))),
+}  # fmt: skip
+
+
+def _claims_problem(report: dict) -> str | None:
+    """The first claim record a diff could not read, as a sentence (None: all readable)."""
+    hypothesis = report.get("hypothesis")
+    if isinstance(hypothesis, dict) and not all(
+        isinstance(hypothesis.get(k), str | None) for k in ("path", "file", "name")
+    ):
+        return "'hypothesis' must hold strings 'path' and 'name'"
+    for index, claim in enumerate(report["claims"]):
+        if not isinstance(claim, dict):
+            return f"claims[{index}] must be an object, got {type(claim).__name__}"
+        if not isinstance(claim.get("id", claim.get("claim_id")), str):
+            return f"claims[{index}] has no string 'id'"
+        for name, (what, valid) in _CLAIM_FIELDS.items():
+            value = claim.get(name)
+            if value is not None and not valid(value):
+                return f"claims[{index}].{name} must be {what}, got {json.dumps(value)[:40]}"
+    return None
 
 
 def _claim_id(claim: dict) -> str:
@@ -262,19 +314,20 @@ def _delta(base: dict | None, new: dict | None) -> str:
 def print_diff_table(rows: list[ClaimComparison], console: Any, title: str = "baseline → new") -> None:
     """A table a person can read in a CI log, then one line per regression (plain text off a TTY)."""
     from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title, box=box.SIMPLE_HEAD)
+    table = Table(title=escape(title), box=box.SIMPLE_HEAD)
     for column in ("claim", "verdict", "estimate", "Δ", "tolerance", "status"):
         table.add_column(column, overflow="fold")
     styles = {"REGRESSED": "bold red", "ok": "green", "new": "cyan"}
     for row in rows:
-        table.add_row(
-            row.claim_id,
-            _change(row.base, row.new, "verdict"),
-            _change(row.base, row.new, "estimate"),
+        table.add_row(  # report text is data, not rich markup ('[/]' in an id must not break the table)
+            escape(row.claim_id),
+            escape(_change(row.base, row.new, "verdict")),
+            escape(_change(row.base, row.new, "estimate")),
             _delta(row.base, row.new),
-            row.tolerance,
+            escape(row.tolerance),
             f"[{styles[row.status]}]{row.status}[/]",
         )
     console.print(table)

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from circuitspec.reports.atomic import ReportSet
 from circuitspec.stats.outcome import ClaimOutcome, Interval
 
 __all__ = [
+    "MATRIX_FILES",
     "MATRIX_SCHEMA_VERSION",
     "CheckpointRun",
     "MatrixCell",
@@ -264,17 +266,26 @@ def render_html(matrix: RegressionMatrix) -> str:
     )
 
 
-def write_matrix(matrix: RegressionMatrix, out_dir: str | Path) -> dict[str, Path]:
-    """``regression.json`` / ``regression.md`` / ``regression.html`` in ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out / "regression.json", "md": out / "regression.md", "html": out / "regression.html"}
-    paths["json"].write_text(
-        json.dumps(matrix.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
-    paths["md"].write_text(render_markdown(matrix), encoding="utf-8")
-    paths["html"].write_text(render_html(matrix), encoding="utf-8")
-    return paths
+MATRIX_FILES = {"json": "regression.json", "md": "regression.md", "html": "regression.html"}
+
+
+def write_matrix(
+    matrix: RegressionMatrix, out_dir: str | Path, *, prepared: ReportSet | None = None
+) -> dict[str, Path]:
+    """``regression.json`` / ``.md`` / ``.html`` in ``out_dir``, rendered first, published as one set
+    (:class:`~circuitspec.reports.atomic.ReportSet`; ``prepared``: one already locked before the runs)."""
+    texts = {
+        "json": json.dumps(matrix.to_dict(), indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+        "md": render_markdown(matrix),
+        "html": render_html(matrix),
+    }
+    files = {MATRIX_FILES[key]: text for key, text in texts.items()}
+    if prepared is not None:
+        written = prepared.publish(files)
+    else:
+        with ReportSet(out_dir, list(MATRIX_FILES.values())) as fresh:
+            written = fresh.publish(files)
+    return {key: written[MATRIX_FILES[key]] for key in texts}
 
 
 def print_matrix_table(matrix: RegressionMatrix, console: Any) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .atomic import atomic_write_bytes, atomic_write_text
+from .atomic import ReportSet, atomic_write_bytes, atomic_write_text, check_output_file
 from .html_report import render_html
 from .json_report import REPORT_SCHEMA_VERSION, build_report_dict, render_json
 from .junit import junit_xml, write_junit
@@ -16,18 +16,22 @@ from .model import ReportInput, build_report_input, package_versions
 from .table import print_verdict_table, verdict_table
 
 __all__ = [
+    "REPORT_FILES",
     "REPORT_SCHEMA_VERSION",
     "ReportInput",
+    "ReportSet",
     "atomic_write_bytes",
     "atomic_write_text",
     "build_report_dict",
     "build_report_input",
+    "check_output_file",
     "junit_xml",
     "package_versions",
     "print_verdict_table",
     "render_html",
     "render_json",
     "render_markdown",
+    "report_set",
     "verdict_table",
     "write_junit",
     "write_reports",
@@ -36,17 +40,30 @@ __all__ = [
 REPORT_FILES = {"json": "report.json", "md": "report.md", "html": "report.html"}
 
 
-def write_reports(report_input: ReportInput, out_dir: str | Path) -> dict[str, Path]:
-    """Render all three reports, then write each atomically under ``out_dir``.
+def report_set(out_dir: str | Path) -> ReportSet:
+    """The report set of ``out_dir`` (``report.json`` / ``.md`` / ``.html``); prepare it before a run."""
+    return ReportSet(out_dir, list(REPORT_FILES.values()))
+
+
+def write_reports(
+    report_input: ReportInput, out_dir: str | Path, *, prepared: ReportSet | None = None
+) -> dict[str, Path]:
+    """Render all three reports, then publish them under ``out_dir`` as one set (see :mod:`.atomic`).
 
     Everything is rendered before anything is written, so a rendering error leaves the previous
-    reports as they were. Returns ``{"json": ..., "md": ..., "html": ...}``.
+    reports as they were; an interruption or a full disk leaves the previous *set*. ``prepared``: a
+    :func:`report_set` already prepared (folder checked, lock held) before the run; it stays open.
+    Returns ``{"json": ..., "md": ..., "html": ...}`` (stable paths ``<out_dir>/report.*``).
     """
-    out = Path(out_dir)
     texts = {
         "json": render_json(report_input),
         "md": render_markdown(report_input),
         "html": render_html(report_input),
     }
-    out.mkdir(parents=True, exist_ok=True)
-    return {key: atomic_write_text(out / REPORT_FILES[key], text) for key, text in texts.items()}
+    files = {REPORT_FILES[key]: text for key, text in texts.items()}
+    if prepared is not None:
+        written = prepared.publish(files)
+    else:
+        with report_set(out_dir) as reports:
+            written = reports.publish(files)
+    return {key: written[REPORT_FILES[key]] for key in texts}

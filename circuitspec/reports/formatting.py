@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from circuitspec.stats.outcome import ClaimOutcome, Interval
+from circuitspec.stats.verdicts import P_FLOOR
 
-__all__ = ["VERDICT_COLOURS", "VERDICT_SYMBOLS", "fmt", "fmt_ci", "fmt_p"]
+__all__ = [
+    "VERDICTS",
+    "VERDICT_COLOURS",
+    "VERDICT_SYMBOLS",
+    "fmt",
+    "fmt_ci",
+    "fmt_detail",
+    "fmt_level",
+    "fmt_p",
+    "fmt_pvalue",
+    "tally",
+]
 
-VERDICT_COLOURS = {"pass": "#1e7d36", "fail": "#b3261e", "inconclusive": "#a86b00"}
-VERDICT_SYMBOLS = {"pass": "✔", "fail": "✘", "inconclusive": "?"}
+VERDICTS = ("pass", "fail", "inconclusive", "error")
+# an error (the claim could not be measured) is purple and '!': it says nothing about the hypothesis
+VERDICT_COLOURS = {"pass": "#1e7d36", "fail": "#b3261e", "inconclusive": "#a86b00", "error": "#6f42c1"}
+VERDICT_SYMBOLS = {"pass": "✔", "fail": "✘", "inconclusive": "?", "error": "!"}
 
 
 def fmt(value: float | int | None, digits: int = 4) -> str:
@@ -31,7 +46,42 @@ def fmt_ci(ci: Interval | None) -> str:
     return "—" if ci is None else f"[{fmt(ci.low)}, {fmt(ci.high)}]"
 
 
+def fmt_pvalue(p: float | None) -> str:
+    """A p-value in 3 significant digits; '< 1e-16' below what double precision resolves."""
+    if p is not None and not math.isnan(p) and p < P_FLOOR:
+        return f"< {P_FLOOR:g}"
+    return fmt(p, 3)
+
+
 def fmt_p(outcome: ClaimOutcome) -> str:
     """The adjusted p-value, else the raw one, else '—'."""
     p = outcome.p_adjusted if outcome.p_adjusted is not None else outcome.p_value
-    return fmt(p, 3)
+    return fmt_pvalue(p)
+
+
+def fmt_level(outcome: ClaimOutcome) -> str:
+    """The interval's level after the family-wise adjustment, with the family: '99.8% (holm, 33 claims)'."""
+    if outcome.ci is None:
+        return "—"
+    level = f"{outcome.ci.level * 100:.4g}%"
+    family, size = outcome.details.get("family"), outcome.details.get("family_size")
+    return f"{level} ({family}, {size} claims)" if family and size else level
+
+
+def _is_p_value(key: str) -> bool:
+    return key in ("p", "p_value", "p_adjusted") or key.endswith(("_p", "_p_adjusted"))
+
+
+def fmt_detail(key: str, value: object) -> str:
+    """A details entry for people: p-values via :func:`fmt_pvalue`, numbers via :func:`fmt`,
+    nested mappings as 'k = v; …'."""
+    if isinstance(value, dict):
+        return "{" + "; ".join(f"{k} = {fmt_detail(str(k), v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return fmt_pvalue(float(value)) if _is_p_value(key) else fmt(value)
+    return str(value)
+
+
+def tally(verdicts: Sequence[str]) -> dict[str, int]:
+    """How many claims got each verdict (every verdict present, in :data:`VERDICTS` order)."""
+    return {v: verdicts.count(v) for v in VERDICTS}

@@ -6,7 +6,18 @@ import base64
 from html import escape
 from typing import Any
 
-from .formatting import VERDICT_COLOURS, VERDICT_SYMBOLS, fmt, fmt_ci, fmt_p
+from .formatting import (
+    VERDICT_COLOURS,
+    VERDICT_SYMBOLS,
+    VERDICTS,
+    fmt,
+    fmt_ci,
+    fmt_detail,
+    fmt_level,
+    fmt_p,
+    fmt_pvalue,
+    tally,
+)
 from .json_report import claim_spec_fields
 from .model import ReportInput
 from .plotdata import claim_plots, point_statistic
@@ -35,11 +46,13 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.pass td:first-child{border-left:5px solid #1e7d36}
 tr.fail td:first-child{border-left:5px solid #b3261e}
 tr.inconclusive td:first-child{border-left:5px solid #a86b00}
+tr.error td:first-child{border-left:5px dashed #6f42c1}
 .pill{display:inline-block;border-radius:999px;padding:1px 11px;color:#fff;font-weight:600;font-size:13px}
 .card{background:#fff;border:1px solid #d8dbe0;border-radius:10px;padding:16px 20px;margin:0 0 18px}
 .card.fail{border-left:6px solid #b3261e}
 .card.pass{border-left:6px solid #1e7d36}
 .card.inconclusive{border-left:6px solid #a86b00}
+.card.error{border-left:6px dashed #6f42c1}
 .reason{font-size:15px;margin:10px 0;padding:8px 12px;background:#f6f7f9;border-radius:6px}
 .facts{display:grid;grid-template-columns:repeat(auto-fill,minmax(190px,1fr));gap:6px 18px;margin:10px 0}
 .facts div{font-size:13px;color:#57606a}
@@ -93,13 +106,14 @@ def _claim_card(r: ReportInput, index: int) -> str:
     o = r.outcomes[index]
     fields = claim_spec_fields(r.claims.get(o.claim_id))
     measurement = r.measurements.get(o.claim_id)
-    ci_note = f" <small>{o.ci.level:.0%} {escape(o.ci.method)}</small>" if o.ci else ""
+    ci_note = f" <small>{o.ci.level * 100:.4g}% {escape(o.ci.method)}</small>" if o.ci else ""
     facts = [
         _fact("expectation", f"<code>{escape(o.expectation)}</code>"),
         _fact("statistic", escape(o.statistic)),
         _fact("estimate", escape(fmt(o.estimate))),
         _fact("confidence interval", escape(fmt_ci(o.ci)) + ci_note),
-        _fact("p raw / adjusted", f"{escape(fmt(o.p_value, 3))} / {escape(fmt(o.p_adjusted, 3))}"),
+        _fact("interval level (family-wise)", escape(fmt_level(o))),
+        _fact("p raw / adjusted", f"{escape(fmt_pvalue(o.p_value))} / {escape(fmt_pvalue(o.p_adjusted))}"),
         _fact("prompts", str(o.n_prompts)),
     ]
     if o.percentile is not None:
@@ -132,16 +146,12 @@ def _claim_card(r: ReportInput, index: int) -> str:
         )
     if o.details:
         rows = "".join(
-            f"<tr><td>{escape(str(k))}</td><td>{escape(_fmt_any(v))}</td></tr>"
+            f"<tr><td>{escape(str(k))}</td><td>{escape(fmt_detail(k, v))}</td></tr>"
             for k, v in sorted(o.details.items())
         )
         parts.append(f"<details><summary>details</summary><table>{rows}</table></details>")
     parts.append("</section>")
     return "".join(parts)
-
-
-def _fmt_any(value: Any) -> str:
-    return fmt(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
 
 
 def _run_table(r: ReportInput) -> str:
@@ -150,7 +160,7 @@ def _run_table(r: ReportInput) -> str:
         ("sha256", f"<code>{escape(r.hypothesis_sha256)}</code>"),
         *((f"model {k}", escape(str(v))) for k, v in sorted(r.model.items())),
         ("seed", str(r.seed)),
-        ("multiple comparisons", escape(r.multiple_comparisons)),
+        ("family-wise error control", escape(r.multiple_comparisons)),
         ("packages", escape(", ".join(f"{k} {v or '—'}" for k, v in sorted(r.versions().items())))),
     ]
     return "<table>" + "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
@@ -177,10 +187,11 @@ def render_html(report_input: ReportInput) -> str:
     """The whole ``report.html`` text."""
     r = report_input
     verdicts = [o.verdict for o in r.outcomes]
+    counts = tally(verdicts)
     tiles = "".join(
-        f'<div class="tile" style="border-top:4px solid {VERDICT_COLOURS[v]}">'
-        f"<b>{verdicts.count(v)}</b>{v}</div>"
-        for v in ("pass", "fail", "inconclusive")
+        f'<div class="tile" style="border-top:4px solid {VERDICT_COLOURS[v]}"><b>{counts[v]}</b>{v}</div>'
+        for v in VERDICTS
+        if v != "error" or counts[v]
     )
     model = escape(str(r.model.get("source") or r.model.get("name") or ""))
     body = [

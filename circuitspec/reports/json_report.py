@@ -182,11 +182,13 @@ def build_report_dict(report_input: ReportInput) -> dict[str, Any]:
         "packages": report_input.versions(),
         "seed": report_input.seed,
         "multiple_comparisons": report_input.multiple_comparisons,
+        "split": report_input.split or None,  # per claim: claims[*].details.split
         "summary": {
             "n_claims": len(verdicts),
             "pass": verdicts.count("pass"),
             "fail": verdicts.count("fail"),
             "inconclusive": verdicts.count("inconclusive"),
+            "error": verdicts.count("error"),
             "all_passed": all(v == "pass" for v in verdicts),
         },
         "claims": claims,

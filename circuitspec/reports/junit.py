@@ -1,4 +1,5 @@
-"""JUnit XML for CI: one testcase per claim (fail, and inconclusive unless allowed, are failures)."""
+"""JUnit XML for CI: one testcase per claim (fail, and inconclusive unless allowed, are failures;
+a claim that could not be measured is an ``<error>``, not a failure)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from circuitspec.stats.outcome import ClaimOutcome
 
 from .atomic import atomic_write_bytes
-from .formatting import fmt, fmt_ci
+from .formatting import fmt, fmt_ci, fmt_level, fmt_pvalue
 
 __all__ = ["junit_xml", "write_junit"]
 
@@ -16,8 +17,9 @@ __all__ = ["junit_xml", "write_junit"]
 def _body(outcome: ClaimOutcome) -> str:
     return (
         f"expectation: {outcome.expectation}\nstatistic: {outcome.statistic} = {fmt(outcome.estimate)} "
-        f"CI {fmt_ci(outcome.ci)}\n"
-        f"p (raw/adjusted): {fmt(outcome.p_value, 3)} / {fmt(outcome.p_adjusted, 3)}\n"
+        f"CI {fmt_ci(outcome.ci)} at {fmt_level(outcome)}"
+        f"{f' ({outcome.ci.method})' if outcome.ci else ''}\n"
+        f"p (raw/adjusted): {fmt_pvalue(outcome.p_value)} / {fmt_pvalue(outcome.p_adjusted)}\n"
         f"prompts: {outcome.n_prompts}\n{outcome.reason}"
     )
 
@@ -28,7 +30,8 @@ def junit_xml(outcomes: list[ClaimOutcome], suite_name: str, allow_inconclusive:
         o.verdict == "fail" or (o.verdict == "inconclusive" and not allow_inconclusive) for o in outcomes
     )
     skipped = sum(o.verdict == "inconclusive" and allow_inconclusive for o in outcomes)
-    counts = {"tests": len(outcomes), "failures": failures, "errors": 0, "skipped": skipped}
+    errors = sum(o.verdict == "error" for o in outcomes)
+    counts = {"tests": len(outcomes), "failures": failures, "errors": errors, "skipped": skipped}
     suites = ET.Element("testsuites", {"name": "circuitspec", **{k: str(v) for k, v in counts.items()}})
     suite = ET.SubElement(suites, "testsuite", {"name": suite_name, **{k: str(v) for k, v in counts.items()}})
     for outcome in outcomes:
@@ -40,7 +43,8 @@ def junit_xml(outcomes: list[ClaimOutcome], suite_name: str, allow_inconclusive:
         if outcome.verdict == "inconclusive" and allow_inconclusive:
             ET.SubElement(case, "skipped", {"message": f"inconclusive: {outcome.reason}"})
             continue
-        failure = ET.SubElement(case, "failure", {"message": outcome.reason, "type": outcome.verdict})
+        tag = "error" if outcome.verdict == "error" else "failure"
+        failure = ET.SubElement(case, tag, {"message": outcome.reason, "type": outcome.verdict})
         failure.text = _body(outcome)
     ET.indent(suites)
     return ET.tostring(suites, encoding="utf-8", xml_declaration=True) + b"\n"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
-from .formatting import VERDICT_SYMBOLS, fmt, fmt_ci, fmt_p
+from .formatting import VERDICT_SYMBOLS, fmt, fmt_ci, fmt_detail, fmt_level, fmt_p, fmt_pvalue, tally
 from .json_report import claim_spec_fields
 from .model import ReportInput
 from .plotdata import point_statistic
@@ -12,8 +13,14 @@ from .plotdata import point_statistic
 __all__ = ["render_markdown"]
 
 
+def _text(text: Any) -> str:
+    """User text (descriptions, reasons, paths) with ``<`` / ``>`` / ``&`` escaped: a ``<script>`` in a
+    hypothesis must not become HTML where report.md is rendered."""
+    return html.escape(str(text), quote=False)
+
+
 def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return _text(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _verdict_table(report_input: ReportInput) -> list[str]:
@@ -35,9 +42,9 @@ def _claim_section(report_input: ReportInput, index: int) -> list[str]:
     measurement = report_input.measurements.get(o.claim_id)
     lines = [f"### {VERDICT_SYMBOLS.get(o.verdict, '')} `{o.claim_id}` — {o.verdict}", ""]
     if fields["description"]:
-        lines += [fields["description"], ""]
-    lines += [f"> {o.reason}", ""]
-    ci_note = f" ({o.ci.level:.0%} {o.ci.method})" if o.ci else ""
+        lines += [_text(fields["description"]), ""]
+    lines += [f"> {_text(o.reason)}", ""]
+    ci_note = f" ({o.ci.level * 100:.4g}% {o.ci.method})" if o.ci else ""
     rows = [
         ("kind", o.kind),
         ("targets", ", ".join(f"`{t}`" for t in fields["targets"]) or "—"),
@@ -45,9 +52,12 @@ def _claim_section(report_input: ReportInput, index: int) -> list[str]:
         ("statistic", o.statistic),
         ("estimate", fmt(o.estimate)),
         ("CI", fmt_ci(o.ci) + ci_note),
-        ("p (raw / adjusted)", f"{fmt(o.p_value, 3)} / {fmt(o.p_adjusted, 3)}"),
+        ("interval level (family-wise)", fmt_level(o)),
+        ("p (raw / adjusted)", f"{fmt_pvalue(o.p_value)} / {fmt_pvalue(o.p_adjusted)}"),
+        ("p family", o.details.get("p_family", "—")),
         ("percentile among random circuits", fmt(o.percentile)),
         ("prompts", o.n_prompts),
+        ("rows (split)", o.details.get("split", "all")),
     ]
     if measurement is not None and measurement.error:
         rows.append(("error", measurement.error))
@@ -58,29 +68,41 @@ def _claim_section(report_input: ReportInput, index: int) -> list[str]:
         lines += [f"| {_cell(p.x)} | {fmt(p.estimate)} | {fmt_ci(p.ci)} |" for p in o.points]
         lines.append("")
     if o.details:
-        lines.append("Details: " + ", ".join(f"{k} = {_fmt_any(v)}" for k, v in sorted(o.details.items())))
-        lines.append("")
+        details = ", ".join(f"{k} = {fmt_detail(k, v)}" for k, v in sorted(o.details.items()))
+        lines += ["Details: " + details, ""]
     return lines
 
 
-def _fmt_any(value: Any) -> str:
-    return fmt(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+def _split_line(split: dict[str, Any]) -> str:
+    """Which rows the verdicts used, e.g. 'test split (thresholds set on explore; 240 explore / 240 test)'."""
+    if not split:
+        return "all"
+    rows = split.get("rows", {})
+    line = f"{split.get('used', 'all')} split"
+    notes = [f"thresholds set on {split['thresholds_set_on']}"] if split.get("thresholds_set_on") else []
+    if "explore" in rows:
+        notes.append(f"{rows['explore']} explore / {rows['test']} test rows")
+    if split.get("claims"):
+        own = ", ".join(f"{claim} {name}" for claim, name in split["claims"].items())
+        notes.append(f"claims choosing their own: {own}")
+    return line + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def render_markdown(report_input: ReportInput) -> str:
     """The whole ``report.md`` text."""
     r = report_input
-    verdicts = [o.verdict for o in r.outcomes]
+    counts = tally([o.verdict for o in r.outcomes])
+    errors = f", {counts['error']} could not be measured (error)" if counts["error"] else ""
     versions = r.versions()
     lines = [
         f"# circuitspec report: {r.hypothesis_name}",
         "",
-        f"**{verdicts.count('pass')} passed, {verdicts.count('fail')} failed, "
-        f"{verdicts.count('inconclusive')} inconclusive** of {len(verdicts)} claims.",
+        f"**{counts['pass']} passed, {counts['fail']} failed, "
+        f"{counts['inconclusive']} inconclusive{errors}** of {len(r.outcomes)} claims.",
         "",
     ]
     if r.description:
-        lines += [r.description, ""]
+        lines += [_text(r.description), ""]
     lines += [*_verdict_table(r), ""]
     lines += [
         "## Run",
@@ -91,7 +113,8 @@ def render_markdown(report_input: ReportInput) -> str:
         f"| sha256 | `{r.hypothesis_sha256}` |",
         *(f"| model {k} | {_cell(v)} |" for k, v in sorted(r.model.items())),
         f"| seed | {r.seed} |",
-        f"| multiple comparisons | {r.multiple_comparisons} |",
+        f"| rows | {_cell(_split_line(r.split))} |",
+        f"| family-wise error control | {r.multiple_comparisons} (interval levels; p-value families) |",
         "| packages | " + ", ".join(f"{k} {v or '—'}" for k, v in sorted(versions.items())) + " |",
         "",
         "## Claims",

@@ -46,6 +46,7 @@ class ReportInput:
     graph_format: str = "mermaid"
     total_seconds: float | None = None
     packages: dict[str, str | None] | None = None  # None: read from the installed distributions
+    split: dict[str, Any] = field(default_factory=dict)  # the row split verdicts used (spec.splits)
 
     def versions(self) -> dict[str, str | None]:
         """The package versions to record (given ones, else the installed ones)."""
@@ -118,4 +119,5 @@ def build_report_input(verification: Any) -> ReportInput:
         graph_text=graph_text,
         graph_format=graph_format,
         total_seconds=getattr(verification, "seconds", None),
+        split=dict(getattr(verification, "split", None) or {}),
     )

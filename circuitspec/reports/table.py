@@ -11,7 +11,7 @@ from rich.table import Table
 
 from circuitspec.stats.outcome import ClaimOutcome
 
-from .formatting import VERDICT_SYMBOLS, fmt, fmt_ci, fmt_p
+from .formatting import VERDICT_SYMBOLS, fmt, fmt_ci, fmt_p, tally
 
 __all__ = ["make_console", "print_verdict_table", "verdict_table"]
 
@@ -21,7 +21,7 @@ def make_console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=150)
 
 
-_STYLES = {"pass": "bold green", "fail": "bold red", "inconclusive": "bold yellow"}
+_STYLES = {"pass": "bold green", "fail": "bold red", "inconclusive": "bold yellow", "error": "bold magenta"}
 
 
 def verdict_table(outcomes: list[ClaimOutcome], title: str | None = None) -> Table:
@@ -57,11 +57,13 @@ def print_verdict_table(
 ) -> None:
     """Print the verdict table, a one-line tally, and the report path underneath."""
     console.print(verdict_table(outcomes))
-    verdicts = [o.verdict for o in outcomes]
-    console.print(
-        f"[green]{verdicts.count('pass')} passed[/green], [red]{verdicts.count('fail')} failed[/red], "
-        f"[yellow]{verdicts.count('inconclusive')} inconclusive[/yellow]",
-        highlight=False,
+    counts = tally([o.verdict for o in outcomes])
+    line = (
+        f"[green]{counts['pass']} passed[/green], [red]{counts['fail']} failed[/red], "
+        f"[yellow]{counts['inconclusive']} inconclusive[/yellow]"
     )
+    if counts["error"]:
+        line += f", [magenta]{counts['error']} could not be measured (error)[/magenta]"
+    console.print(line, highlight=False)
     if report_path is not None:
         console.print(f"report: {report_path}", highlight=False, soft_wrap=True)

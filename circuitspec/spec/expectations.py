@@ -34,7 +34,7 @@ EXPECTATION_GRAMMAR = (
     f"statistic one of {', '.join(STATISTICS)}; op one of {' '.join(OPERATORS)}"
 )
 
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_NUMBER = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
 _STAT = r"(?P<stat>[a-z_]+)"
 _COMPARE = re.compile(rf"^{_STAT}\s*(?P<op><=|>=|<|>|==)\s*(?P<num>{_NUMBER})$")
 _TREND = re.compile(rf"^{_STAT}\s+(?P<dir>increases|decreases)\s+with\s+(?P<var>[a-z_]+)$")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,9 +21,12 @@ from pydantic import ValidationError
 
 from circuitspec.errors import CircuitSpecError
 
-from .messages import Loc, data_loc, humanize, most_specific
-from .rows import load_rows, read_text
+from .messages import Loc, boolean_number_loc, data_loc, humanize, most_specific
+from .requirements import resolve_requirements
+from .rows import load_rows as _read_rows
+from .rows import read_text
 from .schema import Hypothesis
+from .splits import check_split_fields
 
 __all__ = ["MAX_FILE_BYTES", "LoadedHypothesis", "load_hypothesis", "load_rows", "parse_yaml_text"]
 
@@ -36,7 +40,8 @@ Marks = dict[Loc, tuple[int, int, int, int]]  # loc -> 1-based (key line, key co
 class LoadedHypothesis:
     """A validated hypothesis plus what is needed to point at its lines.
 
-    ``claims`` are the claims after ``each: true`` expansion (ids ``<id>[<target>]``);
+    ``claims`` are the claims after ``each: true`` expansion (ids ``<id>[<target>]``, ``require``
+    resolved to those ids);
     ``claim_sources`` maps each expanded claim id to ``(index in the file's claims list,
     index of its target in that claim's ``targets`` or None)`` for locating errors.
     """
@@ -120,6 +125,7 @@ def parse_yaml_text(text: str, file: str) -> tuple[Any, Marks]:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError, YAMLFutureWarning
 
+    _refuse_invisible_characters(text, file)
     yaml = YAML(typ="safe", pure=True)
     marks: Marks = {}
     try:
@@ -144,6 +150,43 @@ def parse_yaml_text(text: str, file: str) -> tuple[Any, Marks]:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise CircuitSpecError(f"invalid YAML: {reason}", file=file, line=1, col=1) from None
     return data, marks
+
+
+# bidirectional overrides / isolates / marks and C1 controls: text that displays unlike what it is
+_INVISIBLE = re.compile("[\u0080-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _refuse_invisible_characters(text: str, file: str) -> None:
+    found = _INVISIBLE.search(text)
+    if found is None:
+        return
+    line = text.count("\n", 0, found.start()) + 1
+    col = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+    raise CircuitSpecError(
+        f"invisible control character U+{ord(found.group()):04X} (it makes text display unlike what it "
+        "is); remove it",
+        file=file,
+        line=line,
+        col=col,
+    )
+
+
+_HIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|" + _INVISIBLE.pattern)
+
+
+def _refuse_hidden_characters(node: Any, loaded: LoadedHypothesis, loc: Loc = ()) -> None:
+    """A control or bidirectional character in any key or string value (a NUL would end a path)."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        for text in (key, value):
+            found = _HIDDEN.search(text) if isinstance(text, str) else None
+            if found:
+                raise loaded.error(
+                    f"{key}: control character U+{ord(found.group()):04X} in {text!r}; remove it",
+                    (*loc, key),
+                    at_key=text is key,
+                )
+        _refuse_hidden_characters(value, loaded, (*loc, key))
 
 
 def _plain(node: Any) -> Any:
@@ -175,11 +218,81 @@ def _locate(marks: Marks, loc: Loc, *, at_key: bool = False) -> tuple[int, int]:
     return (key_line, key_col) if at_key and prefix == tuple(loc) else (line, col)
 
 
+# ------------------------------------------------------------------------------ rows
+
+
+def load_rows(data_spec: Any, base_dir: str | Path, *, hypothesis: Any = None) -> list[Any]:
+    """The data rows (:func:`circuitspec.spec.rows.load_rows`), after the ``data.file`` path policy,
+    and refusing a row whose desired and undesired answers are the same text (the metric would be 0).
+
+    ``validate`` and ``verify`` both read rows here, so they accept and refuse the same files.
+    """
+    if data_spec.file is not None:
+        _check_data_file(data_spec, Path(base_dir), hypothesis)
+    rows = _read_rows(data_spec, base_dir, hypothesis=hypothesis)
+    _refuse_equal_answers(data_spec, rows)
+    return rows
+
+
+def _check_data_file(data_spec: Any, base_dir: Path, hypothesis: Any) -> None:
+    """``data.file`` must be a file, and may not leave the hypothesis' folder (``..``, an absolute
+    path, a symlink out) unless ``data.allow_outside: true`` says it is meant to."""
+    folder = base_dir.resolve()
+    target = (folder / data_spec.file).resolve()
+    if not data_spec.allow_outside and not target.is_relative_to(folder):
+        message = (
+            f"data.file '{data_spec.file}' resolves to {target}, outside the hypothesis' folder {folder}; "
+            "move it beside the hypothesis or set 'data.allow_outside: true'"
+        )
+    elif not target.is_file():
+        message = f"data.file '{data_spec.file}' is not a file (looked at {target})"
+    else:
+        return
+    if hypothesis is not None:
+        raise hypothesis.error(message, ("data", "file"))
+    raise CircuitSpecError(message)
+
+
+def _refuse_equal_answers(data_spec: Any, rows: list[Any]) -> None:
+    from .templates import fill, parse_template
+
+    for template in data_spec.templates:
+        if template.desired is None or template.undesired is None:
+            continue
+        for row in rows:
+            try:
+                desired, undesired = (
+                    "".join(piece for piece, _ in fill(parse_template(p), row))
+                    for p in (template.desired, template.undesired)
+                )
+            except KeyError:
+                continue  # a missing slot is reported by the row checks
+            if desired == undesired:
+                raise CircuitSpecError(
+                    f"template '{template.id}': desired and undesired answers are both {desired!r} for "
+                    "this row, so every logit difference would be 0",
+                    file=getattr(row, "file", None),
+                    line=getattr(row, "line", None),
+                    col=getattr(row, "col", None),
+                )
+
+
 # --------------------------------------------------------------------------- loading
 
 
+def _each_target(spec: Hypothesis, claim: Any) -> list[tuple[str, int]]:
+    """``(target, index in targets)`` for ``each: true``: a group name (``nodes: {g: [a, b]}``) stands
+    for its members, so it yields one claim per member."""
+    out: list[tuple[str, int]] = []
+    for j, target in enumerate(claim.targets):
+        members = spec.nodes.get(target)
+        out += [(m, j) for m in members] if isinstance(members, list) else [(target, j)]
+    return out
+
+
 def _expand_claims(spec: Hypothesis, loaded: LoadedHypothesis) -> None:
-    """``each: true`` → one claim per target, ids ``<id>[<target>]``."""
+    """``each: true`` → one claim per target (per member of a group), ids ``<id>[<target>]``; then
+    ``require`` resolved to those ids (:mod:`.requirements`)."""
     claims: list[Any] = []
     sources: dict[str, tuple[int, int | None]] = {}
     for index, claim in enumerate(spec.claims):
@@ -190,7 +303,7 @@ def _expand_claims(spec: Hypothesis, loaded: LoadedHypothesis) -> None:
                 raise loaded.error("'each: true' needs at least one target", ("claims", index, "each"))
             expanded = [
                 (claim.model_copy(update={"id": f"{claim.id}[{t}]", "targets": [t], "each": False}), j)
-                for j, t in enumerate(claim.targets)
+                for t, j in _each_target(spec, claim)
             ]
         for new, target_index in expanded:
             if new.id in sources:
@@ -199,7 +312,7 @@ def _expand_claims(spec: Hypothesis, loaded: LoadedHypothesis) -> None:
                 )
             sources[new.id] = (index, target_index)
             claims.append(new)
-    loaded.claims = claims
+    loaded.claims = resolve_requirements(spec.claims, claims, sources, loaded.error)
     loaded.claim_sources = sources
 
 
@@ -248,6 +361,11 @@ def load_hypothesis(path: str | Path) -> LoadedHypothesis:
         marks=marks,
     )
     _refuse_duplicate_ids(loaded, raw)
+    _refuse_hidden_characters(raw, loaded)  # written as escapes ("\0", "\u202e") in quoted strings
+    boolean = boolean_number_loc(raw)
+    if boolean is not None:  # pydantic would read `n: true` as 1
+        message = f"{boolean[-1]}: a YAML boolean (true / false) is not a number; write the number"
+        raise loaded.error(message, boolean)
     try:
         spec = Hypothesis.model_validate(raw)
     except ValidationError as exc:
@@ -259,4 +377,5 @@ def load_hypothesis(path: str | Path) -> LoadedHypothesis:
         raise loaded.error(message, loc, at_key=at_key) from None
     loaded.spec = spec
     _expand_claims(spec, loaded)
+    check_split_fields(loaded)
     return loaded

@@ -13,9 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .names import bool_given_for_number
 from .schema import CLAIM_KINDS, Hypothesis
 
-__all__ = ["Loc", "data_loc", "humanize", "most_specific"]
+__all__ = ["Loc", "boolean_number_loc", "data_loc", "humanize", "most_specific"]
 
 Loc = tuple[int | str, ...]
 
@@ -54,6 +55,53 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
     return models[0] if len(models) == 1 else None
 
 
+def _kind_of(model: type[BaseModel]) -> tuple[Any, ...]:
+    return typing.get_args(model.model_fields["kind"].annotation)
+
+
+def _models_for(annotation: Any, value: Any) -> list[type[BaseModel]]:
+    """The model classes a raw ``value`` would be validated as (a claim's by its ``kind``)."""
+    models = [t for t in _unwrap(annotation) if isinstance(t, type) and issubclass(t, BaseModel)]
+    if len(models) > 1 and isinstance(value, dict):
+        tag = (value.get("kind"),)
+        models = [m for m in models if "kind" in m.model_fields and _kind_of(m) == tag]
+    return models[:1]
+
+
+def boolean_number_loc(raw: Any, model: type[BaseModel] = Hypothesis, loc: Loc = ()) -> Loc | None:
+    """Where the raw YAML gives a boolean for a number (``n: true``), which pydantic would read as 1."""
+    if not isinstance(raw, dict):
+        return None
+    for key, value in raw.items():
+        field = model.model_fields.get(key) if isinstance(key, str) else None
+        if field is None:
+            continue
+        if bool_given_for_number(value, field.annotation):
+            return (*loc, key)
+        for typ in _unwrap(field.annotation):
+            found = _boolean_number_inside(value, typ, (*loc, key))
+            if found:
+                return found
+    return None
+
+
+def _boolean_number_inside(value: Any, typ: Any, loc: Loc) -> Loc | None:
+    """:func:`boolean_number_loc` of the models inside a list, a dict or a model field."""
+    origin, args = typing.get_origin(typ), typing.get_args(typ)
+    if origin in (list, Sequence) and isinstance(value, list) and args:
+        children = [((*loc, i), item, args[0]) for i, item in enumerate(value)]
+    elif origin is dict and isinstance(value, dict) and len(args) == 2:
+        children = [((*loc, k), item, args[1]) for k, item in value.items()]
+    else:
+        children = [(loc, value, typ)]
+    for where, item, inner in children:
+        for model in _models_for(inner, item):
+            found = boolean_number_loc(item, model, where)
+            if found:
+                return found
+    return None
+
+
 _TYPE_NAMES = {"str", "int", "float", "bool", "list", "dict", "none"}
 
 
@@ -68,8 +116,19 @@ def data_loc(loc: Loc) -> Loc:
 
 
 def most_specific(errors: list[Any]) -> Any:
-    """The first error, or for a union the member error that reaches deepest into the data."""
+    """The first error, or for a union the member error that reaches deepest into the data.
+
+    An unknown key beside a missing one (``expct`` where ``expect`` is required) is the typo to
+    report, so an ``extra_forbidden`` error in the same mapping comes before a ``missing`` one.
+    """
     first = errors[0]
+    if first["type"] == "missing":
+        parent = data_loc(tuple(first["loc"]))[:-1]
+        typo = [
+            e for e in errors if e["type"] == "extra_forbidden" and data_loc(tuple(e["loc"]))[:-1] == parent
+        ]
+        if typo:
+            return typo[0]
     loc = tuple(first["loc"])
     branch = next((i for i, p in enumerate(loc) if _is_branch(p)), None)
     if branch is None:

@@ -66,23 +66,23 @@ KV_CHANNELS: dict[str, NodeKind] = {"k": NodeKind.KV_K, "v": NodeKind.KV_V}
 _ROLE = r"(?:@(?P<role>[A-Za-z_][A-Za-z0-9_]*))?"
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^(?P<name>embed|pos_embed|logits)" + _ROLE + "$"), "simple"),
-    (re.compile(r"^L(?P<layer>\d+)H(?P<head>\d+)(?:\.(?P<chan>q|k|v|pattern))?" + _ROLE + "$"), "head"),
-    (re.compile(r"^L(?P<layer>\d+)KV(?P<kv>\d+)\.(?P<chan>k|v)" + _ROLE + "$"), "kv"),
-    (re.compile(r"^MLP(?P<layer>\d+)\.tc\[(?P<feature>\d+)\]" + _ROLE + "$"), "tc"),
-    (re.compile(r"^MLP(?P<layer>\d+)\.post\[(?P<neuron>\d+)\]" + _ROLE + "$"), "neuron"),
-    (re.compile(r"^MLP(?P<layer>\d+)(?:\.(?P<chan>in))?" + _ROLE + "$"), "mlp"),
+    (re.compile(r"^L(?P<layer>[0-9]+)H(?P<head>[0-9]+)(?:\.(?P<chan>q|k|v|pattern))?" + _ROLE + "$"), "head"),
+    (re.compile(r"^L(?P<layer>[0-9]+)KV(?P<kv>[0-9]+)\.(?P<chan>k|v)" + _ROLE + "$"), "kv"),
+    (re.compile(r"^MLP(?P<layer>[0-9]+)\.tc\[(?P<feature>[0-9]+)\]" + _ROLE + "$"), "tc"),
+    (re.compile(r"^MLP(?P<layer>[0-9]+)\.post\[(?P<neuron>[0-9]+)\]" + _ROLE + "$"), "neuron"),
+    (re.compile(r"^MLP(?P<layer>[0-9]+)(?:\.(?P<chan>in))?" + _ROLE + "$"), "mlp"),
     (
         re.compile(
-            r"^(?P<site>resid_pre|resid_mid|resid_post|MLP|mlp_out)(?P<layer>\d+)\.sae\[(?P<feature>\d+)\]"
+            r"^(?P<site>resid_pre|resid_mid|resid_post|MLP|mlp_out)(?P<layer>[0-9]+)\.sae\[(?P<feature>[0-9]+)\]"
             + _ROLE
             + "$"
         ),
         "sae",
     ),
-    (re.compile(r"^(?P<site>resid_pre|resid_mid|resid_post)(?P<layer>\d+)" + _ROLE + "$"), "resid"),
+    (re.compile(r"^(?P<site>resid_pre|resid_mid|resid_post)(?P<layer>[0-9]+)" + _ROLE + "$"), "resid"),
 ]
 
-_KV_WITHOUT_CHANNEL = re.compile(r"^L(?P<layer>\d+)KV(?P<kv>\d+)(?:\.\w*)?(?:@.*)?$")
+_KV_WITHOUT_CHANNEL = re.compile(r"^L(?P<layer>[0-9]+)KV(?P<kv>[0-9]+)(?:\.\w*)?(?:@.*)?$")
 
 
 @dataclass(frozen=True)

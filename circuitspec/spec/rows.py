@@ -1,5 +1,6 @@
 """Data rows of a hypothesis: inline ``rows`` or a JSONL file, each checked against the slots its
-templates read; and the bounded UTF-8 read that the hypothesis file shares.
+templates read; and the bounded UTF-8 read that the hypothesis file shares. Every row remembers where
+it was written (:class:`DataRow`), so later errors (an unknown word, a bad prompt) name its line.
 """
 
 from __future__ import annotations
@@ -14,16 +15,45 @@ from circuitspec.errors import CircuitSpecError
 from .schema import DataSpec
 from .templates import slots_of
 
-__all__ = ["MAX_ROWS_BYTES", "load_rows", "read_text"]
+__all__ = ["MAX_ROWS_BYTES", "DataRow", "load_rows", "read_text"]
 
 MAX_ROWS_BYTES = 64 << 20
+
+
+class DataRow(dict[str, str]):
+    """One data row (slot → value) that knows where it was written: ``file``, ``line``, ``col``
+    (the JSONL line, or the YAML line of an inline row; ``line`` None when unknown)."""
+
+    file: str | None = None
+    line: int | None = None
+    col: int | None = None
+
+    @classmethod
+    def at(cls, values: dict[str, str], file: str | None, line: int | None, col: int | None = 1) -> DataRow:
+        row = cls(values)
+        row.file, row.line, row.col = file, line, col
+        return row
+
+    def copy_with(self, values: dict[str, str]) -> DataRow:
+        """Other values, the same place (sampling re-creates rows as strings)."""
+        return DataRow.at(values, self.file, self.line, self.col)
+
+    @property
+    def where(self) -> str:
+        """``file:line`` for messages (empty when unknown)."""
+        return f"{self.file}:{self.line}" if self.file and self.line is not None else ""
 
 
 class Locates(Protocol):
     """What :func:`load_rows` needs of a loaded hypothesis: an error located at a YAML path."""
 
+    path: Path
+
     def error(self, message: str, loc: Sequence[int | str] = ..., *, at_key: bool = ...) -> CircuitSpecError:
         """A :class:`CircuitSpecError` pointing at ``loc`` in the hypothesis file."""
+
+    def locate(self, loc: Sequence[int | str], *, at_key: bool = ...) -> tuple[int, int]:
+        """1-based ``(line, col)`` of the YAML node at ``loc``."""
 
 
 def read_text(path: Path, limit: int, what: str) -> str:
@@ -80,29 +110,30 @@ def _required_slots(data: DataSpec) -> dict[str, list[str]]:
 
 def load_rows(
     data_spec: DataSpec, base_dir: str | Path, *, hypothesis: Locates | None = None
-) -> list[dict[str, str]]:
+) -> list[DataRow]:
     """The data rows: inline ``rows`` or a JSONL ``file`` (relative to ``base_dir``).
 
     Each row must be an object of strings holding every slot any template reads; errors name
     ``file:line`` of the JSONL file, or the YAML line of an inline row when ``hypothesis`` is given.
     """
     if data_spec.rows is not None:
-        rows = [dict(r) for r in data_spec.rows]
-        lines = list(range(1, len(rows) + 1))  # without the YAML, name the row by its number
-        source = "data.rows"
+        rows = [DataRow.at(dict(r), "data.rows", index + 1) for index, r in enumerate(data_spec.rows)]
         if hypothesis is not None:
             _check_inline_slots(data_spec, rows, hypothesis)
+            for index, row in enumerate(rows):
+                row.file = str(hypothesis.path)
+                row.line, row.col = hypothesis.locate(("data", "rows", index))
     else:
         assert data_spec.file is not None
         path = Path(data_spec.file)
         path = path if path.is_absolute() else Path(base_dir) / path
-        source = str(path)
-        rows, lines = _jsonl_rows(read_text(path, MAX_ROWS_BYTES, "data file"), source)
+        rows = _jsonl_rows(read_text(path, MAX_ROWS_BYTES, "data file"), str(path))
     for template_id, slots in _required_slots(data_spec).items():
-        for row, number in zip(rows, lines, strict=True):
+        for row in rows:
             missing = [s for s in slots if s not in row]
             if missing:
-                raise CircuitSpecError(_lacks(missing[0], template_id, row), file=source, line=number, col=1)
+                message = _lacks(missing[0], template_id, row)
+                raise CircuitSpecError(message, file=row.file, line=row.line, col=1)
     return rows
 
 
@@ -112,7 +143,7 @@ def _lacks(slot: str, template_id: str, row: dict[str, str]) -> str:
     return f"row lacks slot '{slot}' that template '{template_id}' uses (row has: {has})"
 
 
-def _check_inline_slots(data_spec: DataSpec, rows: list[dict[str, str]], hypothesis: Locates) -> None:
+def _check_inline_slots(data_spec: DataSpec, rows: list[DataRow], hypothesis: Locates) -> None:
     """Point at the YAML line of the first inline row that lacks a slot a template reads."""
     for template_id, slots in _required_slots(data_spec).items():
         for index, row in enumerate(rows):
@@ -121,10 +152,9 @@ def _check_inline_slots(data_spec: DataSpec, rows: list[dict[str, str]], hypothe
                 raise hypothesis.error(_lacks(missing[0], template_id, row), ("data", "rows", index))
 
 
-def _jsonl_rows(text: str, source: str) -> tuple[list[dict[str, str]], list[int]]:
-    """Rows of a JSONL file and their line numbers; each must be an object of strings."""
-    rows: list[dict[str, str]] = []
-    lines: list[int] = []
+def _jsonl_rows(text: str, source: str) -> list[DataRow]:
+    """Rows of a JSONL file with their line numbers; each must be an object of strings."""
+    rows: list[DataRow] = []
     for number, content in enumerate(text.splitlines(), start=1):
         if not content.strip():
             continue
@@ -149,8 +179,7 @@ def _jsonl_rows(text: str, source: str) -> tuple[list[dict[str, str]], list[int]
                 line=number,
                 col=1,
             )
-        rows.append(row)
-        lines.append(number)
+        rows.append(DataRow.at(row, source, number))
     if not rows:
         raise CircuitSpecError("data file has no rows", file=source, line=1, col=1)
-    return rows, lines
+    return rows

@@ -8,25 +8,56 @@ cross-references (every target defined, every role present, causal order) live i
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
-from .expectations import Expectation, parse_expectation
+from .claim_models import (  # re-exported: the claim models live there
+    CLAIM_KINDS,
+    SPLITS,
+    AblationClaim,
+    ActivationPatchingClaim,
+    AttentionClaim,
+    AttributionClaim,
+    BehaviourClaim,
+    CausalScrubbingClaim,
+    ClaimSpec,
+    FaithfulnessClaim,
+    LogitLensClaim,
+    Metric,
+    PathPatchingClaim,
+    RandomBaseline,
+    ScalingClaim,
+    StrictModel,
+)
+from .names import checkpoint_name, non_negative_seed
 from .nodes import parse_node
 from .templates import parse_template
 
 __all__ = [
     "CLAIM_KINDS",
     "SCHEMA_VERSION",
+    "SPLITS",
+    "AblationClaim",
+    "ActivationPatchingClaim",
+    "AttentionClaim",
+    "AttributionClaim",
+    "BehaviourClaim",
+    "CausalScrubbingClaim",
     "ClaimSpec",
     "CorruptionSpec",
     "DataSpec",
     "DictionarySpec",
+    "FaithfulnessClaim",
     "Hypothesis",
+    "LogitLensClaim",
+    "Metric",
     "ModelShape",
     "ModelSpec",
+    "PathPatchingClaim",
     "RandomBaseline",
+    "ScalingClaim",
+    "SplitSpec",
     "TemplateSpec",
     "split_path",
 ]
@@ -34,8 +65,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = StrictModel
 
 
 # ---------------------------------------------------------------------------- model
@@ -99,6 +129,11 @@ class ModelSpec(_Strict):
                 f"give exactly one of {', '.join(_MODEL_SOURCES)} (got {', '.join(given) or 'none'})"
             )
         return self
+
+    @field_validator("checkpoint")
+    @classmethod
+    def _checkpoint_name(cls, value: int | str | None) -> int | str | None:
+        return None if value is None else checkpoint_name(value)
 
     @field_validator("dictionaries")
     @classmethod
@@ -177,16 +212,34 @@ class TemplateSpec(_Strict):
         return self
 
 
+class SplitSpec(_Strict):
+    """Rows divided into ``explore`` (thresholds are set there) and ``test`` (held out for verdicts).
+
+    A row is ``test`` when a seeded SHA-256 of its slot values falls below ``test_fraction``: its split
+    depends only on the row itself and the seed, so adding or reordering rows never moves one between
+    splits (``circuitspec.spec.splits``).
+    """
+
+    test_fraction: float = Field(default=0.5, gt=0, lt=1)
+    seed: int = 0
+
+    _seed = field_validator("seed")(non_negative_seed)
+
+
 class DataSpec(_Strict):
     """Prompts: templates × rows (inline or a JSONL file), sampled with a seed."""
 
     templates: list[TemplateSpec] = Field(min_length=1)
     rows: list[dict[str, str]] | None = None
     file: str | None = None  # JSONL, one row of slot values per line, relative to the YAML
+    allow_outside: bool = False  # may `file` lie outside the hypothesis' folder (docs/ARCHITECTURE.md)
     n: int | None = Field(default=None, ge=1)  # rows per template (None: all)
     seed: int = 0
     corrupt: CorruptionSpec | None = None  # default corruption for every template
     max_length: int | None = Field(default=None, ge=1)
+    split: SplitSpec | None = None  # explore / test rows (held-out verification)
+
+    _seed = field_validator("seed")(non_negative_seed)
 
     @model_validator(mode="after")
     def _rows_or_file(self) -> DataSpec:
@@ -199,143 +252,6 @@ class DataSpec(_Strict):
         if dupes:
             raise ValueError(f"duplicate template id {', '.join(dupes)}")
         return self
-
-
-# --------------------------------------------------------------------------- claims
-
-CLAIM_KINDS = (
-    "attribution",
-    "logit_lens",
-    "attention",
-    "ablation",
-    "activation_patching",
-    "path_patching",
-    "causal_scrubbing",
-    "scaling",
-    "faithfulness",
-)
-
-Metric = Literal["logit_diff", "prob_diff", "desired_prob", "kl", "cosine", "distance_change"]
-
-
-class RandomBaseline(_Strict):
-    """'beats N random circuits of the same size and kind' (empirical p-value, +1 corrected)."""
-
-    n: int = Field(default=100, ge=1, le=100_000)
-    seed: int = 0
-
-
-class _ClaimBase(_Strict):
-    id: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-\.]*$")
-    description: str = ""
-    targets: list[str] = Field(default_factory=list)
-    data: list[str] | None = None  # template ids or tags (None: every template)
-    metric: Metric = "logit_diff"
-    expect: str
-    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
-    random_baseline: RandomBaseline | None = None
-    each: bool = False  # expand into one claim per target, ids '<id>[<target>]'
-    tolerance: float | None = Field(default=None, ge=0)  # regression tolerance on the statistic
-    tolerance_ci_widths: float | None = Field(default=None, ge=0)  # ... in units of CI width
-
-    @field_validator("expect")
-    @classmethod
-    def _expectation(cls, value: str) -> str:
-        parse_expectation(value)
-        return value
-
-    @field_validator("targets", mode="before")
-    @classmethod
-    def _targets_list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-    @property
-    def expectation(self) -> Expectation:
-        return parse_expectation(self.expect)
-
-
-class AttributionClaim(_ClaimBase):
-    """Direct logit attribution of the targets (summed) at the end token."""
-
-    kind: Literal["attribution"]
-
-
-class LogitLensClaim(_ClaimBase):
-    """Accumulated logit lens; ``at`` picks one residual site, else a sweep over layers."""
-
-    kind: Literal["logit_lens"]
-    at: str | None = None
-
-
-class AttentionClaim(_ClaimBase):
-    """Attention probability of the target heads from role ``source`` to role ``destination``."""
-
-    kind: Literal["attention"]
-    source: str = "end"  # the query position (attends *from*)
-    destination: str  # the key position (attends *to*)
-
-
-class AblationClaim(_ClaimBase):
-    kind: Literal["ablation"]
-    method: Literal["zero", "mean", "resample", "soft"] = "mean"
-    alpha: float | None = None  # soft ablation: activation × alpha
-
-
-class ActivationPatchingClaim(_ClaimBase):
-    kind: Literal["activation_patching"]
-    direction: Literal["denoising", "noising"] = "denoising"
-
-
-class PathPatchingClaim(_ClaimBase):
-    """Targets are path names or edge strings 'A -> B'; each edge is patched sender→receiver."""
-
-    kind: Literal["path_patching"]
-    mlps: Literal["frozen", "recomputed"] = "frozen"
-    direction: Literal["noising", "denoising"] = "noising"
-
-
-class CausalScrubbingClaim(_ClaimBase):
-    """Targets are the hypothesis' paths / nodes; ``equivalence`` says what each node reads.
-
-    ``equivalence`` maps a node (or ``default``) to the data-row fields whose values a
-    resampled input must share with the original, e.g. ``{L7H5: [s_con]}``.
-    """
-
-    kind: Literal["causal_scrubbing"]
-    equivalence: dict[str, list[str]] = Field(default_factory=dict)
-    samples: int = Field(default=1, ge=1, le=64)
-
-
-class ScalingClaim(_ClaimBase):
-    """Scale the targets' activations by each α (value vectors at a role: the paper's α = ±2^k)."""
-
-    kind: Literal["scaling"]
-    alphas: list[float] = Field(min_length=1)
-    signs: dict[str, float] = Field(default_factory=dict)  # per-target multiplier of α
-    interaction: bool = False  # also run each target alone, report effect(AB) − effect(A) − effect(B)
-
-
-class FaithfulnessClaim(_ClaimBase):
-    """Ablate everything outside the targets (nodes, groups, paths); report normalized recovery."""
-
-    kind: Literal["faithfulness"]
-    method: Literal["zero", "mean", "resample"] = "mean"
-
-
-ClaimSpec = Annotated[
-    Union[
-        AttributionClaim,
-        LogitLensClaim,
-        AttentionClaim,
-        AblationClaim,
-        ActivationPatchingClaim,
-        PathPatchingClaim,
-        CausalScrubbingClaim,
-        ScalingClaim,
-        FaithfulnessClaim,
-    ],
-    Field(discriminator="kind"),
-]
 
 
 # ----------------------------------------------------------------------- hypothesis
@@ -362,7 +278,26 @@ class Hypothesis(_Strict):
     claims: list[ClaimSpec] = Field(min_length=1)
     checkpoints: list[int | str] = Field(default_factory=list)  # for `circuitspec regress`
     seed: int = 0
-    multiple_comparisons: Literal["holm", "bh", "none"] = "holm"
+    # error control across the file's claims; governs verdicts (see docs/STATISTICS.md). The old
+    # name `multiple_comparisons` is still read.
+    family: Literal["holm", "bonferroni", "bh", "none"] = Field(
+        default="holm", validation_alias=AliasChoices("family", "multiple_comparisons")
+    )
+    min_n: int | None = Field(default=None, ge=2)  # prompts below which a verdict is inconclusive
+    # the split whose rows the thresholds were chosen on; verdicts then default to the other one
+    thresholds_set_on: Literal["explore", "test"] | None = None
+
+    @property
+    def multiple_comparisons(self) -> str:
+        """The old name of :attr:`family`."""
+        return self.family
+
+    _seed = field_validator("seed")(non_negative_seed)
+
+    @field_validator("checkpoints")
+    @classmethod
+    def _checkpoint_names(cls, value: list[int | str]) -> list[int | str]:
+        return [checkpoint_name(item) for item in value]
 
     @field_validator("nodes")
     @classmethod

@@ -15,7 +15,9 @@ Here the circuit's statistic is placed among them:
 its p-value (adjusted across the file's claims when :func:`circuitspec.stats.adjust` has run,
 else raw) is ≤ α = 1 − confidence. A CI pass whose p exceeds α fails ("does not beat random
 circuits"), unless even the smallest attainable p, 1/(N + 1), exceeds α: then it is
-inconclusive (too few random circuits to decide). A CI fail or inconclusive stands as it is.
+inconclusive (too few random circuits to decide; the reason says how many are needed, counting
+the family's correction: under Holm with k baseline claims the smallest p must reach α/k). A CI
+fail or inconclusive stands as it is.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from scipy import stats
 from circuitspec.spec.expectations import Expectation
 
 from .outcome import Verdict
-from .verdicts import format_number
+from .verdicts import format_number, format_p
 
 __all__ = ["BaselineComparison", "combine_verdict", "compare_to_baseline"]
 
@@ -87,10 +89,16 @@ def combine_verdict(
     alpha: float,
     n_random: int,
     adjusted_by: str | None = None,
+    attainable: float | None = None,
+    needed: int | None = None,
 ) -> tuple[Verdict, str]:
-    """The CI verdict combined with the random-baseline p-value (see the module docstring)."""
+    """The CI verdict combined with the random-baseline p-value (see the module docstring).
+
+    ``attainable`` is the smallest p the claim could get (1/(N + 1), adjusted like ``p_value``
+    when it is one of a family); ``needed`` the number of random circuits that would let it pass.
+    """
     which = f"{adjusted_by}-adjusted p" if adjusted_by else "p"
-    p_text = f"{which} = {format_number(p_value)}"
+    p_text = f"{which} = {format_p(p_value)}"
     if ci_verdict != "pass":
         return ci_verdict, ci_reason
     if p_value <= alpha * (1 + 1e-9):  # 1 − 0.95 is 0.05 only up to rounding
@@ -98,10 +106,12 @@ def combine_verdict(
             "pass",
             f"{ci_reason}, and it beats {n_random} random circuits ({p_text} ≤ {format_number(alpha)})",
         )
-    if 1 / (n_random + 1) > alpha:
+    attainable = 1 / (n_random + 1) if attainable is None else attainable
+    if attainable > alpha * (1 + 1e-9):
+        more = f"use at least {needed}" if needed is not None else "use more random circuits"
         return "inconclusive", (
-            f"{ci_reason}, but {n_random} random circuits cannot give p ≤ {format_number(alpha)} "
-            f"(smallest attainable p is 1/{n_random + 1}); use more random circuits"
+            f"{ci_reason}, but {n_random} random circuits cannot give {which} ≤ {format_number(alpha)} "
+            f"(the smallest attainable is {format_p(attainable)}); {more}"
         )
     return "fail", (
         f"{ci_reason}, but it does not beat {n_random} random circuits ({p_text} > {format_number(alpha)})"

@@ -29,6 +29,7 @@ __all__ = [
     "SweepStatistics",
     "bootstrap_interval",
     "bootstrap_intervals",
+    "resamples_for",
     "spearman_rho",
     "statistic_inputs",
     "sweep_statistics",
@@ -41,6 +42,16 @@ DEFAULT_N_RESAMPLES = 2999
 _MAX_BATCH_ELEMENTS = 4_000_000
 
 Statistic = Callable[..., np.ndarray]
+# Resamples per tail an interval's end rests on: family-adjusted levels (e.g. 99.85%) get more
+# resamples, so their ends do not rest on a handful of draws.
+_RESAMPLES_PER_TAIL = 50
+_MAX_RESAMPLES = 200_000
+
+
+def resamples_for(confidence: float, n_resamples: int) -> int:
+    """``n_resamples``, raised so that each tail of a ``confidence`` interval holds ~50 resamples."""
+    tail = (1 - confidence) / 2
+    return int(min(_MAX_RESAMPLES, max(n_resamples, np.ceil(_RESAMPLES_PER_TAIL / tail))))
 
 
 class MissingArray(ValueError):

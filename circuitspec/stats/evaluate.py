@@ -1,27 +1,28 @@
 """One claim's :class:`Measurement` + expectation → :class:`ClaimOutcome` (the stats entry point).
 
-Semantics (see also docs/ARCHITECTURE.md, "Statistics semantics"):
+Semantics (see also docs/ARCHITECTURE.md, "Statistics semantics", and docs/STATISTICS.md):
 
-- The statistic (mean / median / effect / success_rate / recovered / interaction) gets a
-  seeded bootstrap CI over prompts at the claim's confidence level (:mod:`.bootstrap`), and
-  the verdict follows from where the CI lies (:mod:`.verdicts`).
-- **Sweeps** (``Measurement.sweep``): every point gets its statistic and CI
+- The statistic (mean / median / effect / success_rate / recovered / interaction) gets an
+  interval valid at small n (:mod:`.intervals`: bootstrap-t, Hettmansperger–Sheather, Wilson,
+  Fieller) at ``confidence``, the level after any family-wise adjustment (:mod:`.family`), and
+  the verdict follows from where the interval lies (:mod:`.verdicts`).
+- **Small samples**: fewer than ``min_n`` prompts (default :data:`.intervals.DEFAULT_MIN_N`,
+  chosen from the calibration) is **inconclusive** with the reason.
+- **Ratios**: ``recovered`` whose denominator mean(clean − corrupt) is not distinguishable from 0
+  is **inconclusive**: "clean and corrupted runs do not differ: the model does not do this task here".
+- **Sweeps** (``Measurement.sweep``): every point gets its statistic and interval
   (``ClaimOutcome.points``). A *trend* expectation is judged on Spearman ρ between x and the
-  per-point statistic, whose CI resamples prompts with the same indices at every point; because
-  ρ's bootstrap CI alone is over-confident near a flat sweep, the rank slope (least-squares
-  slope of the statistic on rank(x), ``details["rank_slope"]``) must clear 0 the same way
-  (:func:`.verdicts.trend_verdict`). A *compare* or *equivalence* expectation on a sweep is
-  judged at the **last** point (the largest α, the final layer) unless ``sweep_index`` says
-  otherwise; ``details["sweep_x"]`` records it. Sweep points, ρ and the slope come from one
-  joint bootstrap (the same prompt resamples for all).
+  per-point statistic, whose bootstrap CI resamples prompts with the same indices at every point;
+  because ρ's bootstrap CI alone is over-confident near a flat sweep, the rank slope must clear 0
+  the same way (:func:`.verdicts.trend_verdict`). A *compare* or *equivalence* expectation on a
+  sweep is judged at the **last** point unless ``sweep_index`` says otherwise
+  (``details["sweep_x"]``).
 - Equivalence on ``mean``/``effect`` also reports a TOST p-value (``p_value`` when the claim has
-  no random baseline, else ``details["tost_p"]``); the verdict itself comes from the CI.
+  no random baseline, else ``details["tost_p"]``); the verdict itself comes from the interval.
 - A random baseline adds an empirical p-value and percentile; such a claim passes only if its
-  CI verdict passes and its p ≤ 1 − confidence (:mod:`.baselines`; :func:`.multiple.adjust`
-  later re-derives the verdict with the adjusted p).
-- Never raises on bad data: a measurement error, NaN/Inf, or a missing array is a **fail** with
-  the reason; fewer than 2 prompts, or a statistic undefined on the data (``recovered`` with
-  mean(clean) = mean(corrupt)), is **inconclusive** with the reason.
+  interval verdict passes and its p ≤ 1 − confidence (:mod:`.baselines`).
+- Never raises on bad data: a measurement error, NaN/Inf, or a missing array is an **error**
+  (never a fail); a statistic undefined on the data is **inconclusive** with the reason.
 """
 
 from __future__ import annotations
@@ -40,11 +41,12 @@ from .bootstrap import (
     DEFAULT_N_RESAMPLES,
     MissingArray,
     StatisticInputs,
-    bootstrap_interval,
     bootstrap_intervals,
+    resamples_for,
     statistic_inputs,
     sweep_statistics,
 )
+from .intervals import DEFAULT_MIN_N, Unbounded, statistic_interval
 from .outcome import ClaimOutcome, Interval, PointOutcome, Verdict
 from .verdicts import format_number, interval_verdict, tost_p_value
 
@@ -52,11 +54,15 @@ __all__ = ["evaluate_claim"]
 
 
 class _Verdict(Exception):
-    """A verdict reached before any interval (bad data, too few prompts): carries it out."""
+    """A verdict reached before any interval (bad data, too few prompts): carries it out.
 
-    def __init__(self, verdict: Verdict, reason: str):
+    ``decidable`` is False when no confidence level could change it (an error, too few
+    prompts), so the family-wise procedure leaves the claim out of its family.
+    """
+
+    def __init__(self, verdict: Verdict, reason: str, decidable: bool = True):
         super().__init__(reason)
-        self.verdict, self.reason = verdict, reason
+        self.verdict, self.reason, self.decidable = verdict, reason, decidable
 
 
 def _check_finite(inputs: StatisticInputs, where: str) -> int:
@@ -64,12 +70,16 @@ def _check_finite(inputs: StatisticInputs, where: str) -> int:
     lengths = {name: array.size for name, array in zip(inputs.names, inputs.raw, strict=True)}
     if len(set(lengths.values())) > 1:
         sizes = ", ".join(f"{name}: {size}" for name, size in lengths.items())
-        raise _Verdict("fail", f"the measured arrays{where} have different numbers of prompts ({sizes})")
+        raise _Verdict(
+            "error", f"the measured arrays{where} have different numbers of prompts ({sizes})", False
+        )
     for name, array in zip(inputs.names, inputs.raw, strict=True):
         bad = int(np.count_nonzero(~np.isfinite(array)))
         if bad:
             raise _Verdict(
-                "fail", f"'{name}'{where} has {bad} non-finite value(s) (NaN/Inf) among {array.size} prompts"
+                "error",
+                f"'{name}'{where} has {bad} non-finite value(s) (NaN/Inf) among {array.size} prompts",
+                False,
             )
     return next(iter(lengths.values()))
 
@@ -78,7 +88,7 @@ def _inputs(statistic: str, arrays: Mapping[str, np.ndarray], where: str = "") -
     try:
         inputs = statistic_inputs(statistic, arrays)
     except MissingArray as missing:
-        raise _Verdict("fail", f"{missing}{where}") from None
+        raise _Verdict("error", f"{missing}{where}", False) from None
     return inputs, _check_finite(inputs, where)
 
 
@@ -89,7 +99,7 @@ def _sweep_inputs(statistic: str, sweep: Sequence[SweepPoint]) -> tuple[list[Sta
         inputs.append(point_inputs)
         sizes.add(n)
     if len(sizes) > 1:
-        raise _Verdict("fail", f"sweep points have different numbers of prompts ({sorted(sizes)})")
+        raise _Verdict("error", f"sweep points have different numbers of prompts ({sorted(sizes)})", False)
     return inputs, sizes.pop()
 
 
@@ -127,11 +137,14 @@ def evaluate_claim(
     seed: int = 0,
     n_resamples: int = DEFAULT_N_RESAMPLES,
     sweep_index: int = -1,
+    min_n: int | None = None,
 ) -> ClaimOutcome:
-    """Statistic, bootstrap CI, p-values and verdict (with its reason) for one claim.
+    """Statistic, interval, p-values and verdict (with its reason) for one claim.
 
+    ``confidence`` is the interval's level (already adjusted when the claim is one of a family);
     ``sweep_index`` picks the sweep point a compare / equivalence expectation is judged at
-    (default: the last). Deterministic for a given ``seed``. Raises only on bad arguments
+    (default: the last); below ``min_n`` prompts (default :data:`DEFAULT_MIN_N`) the verdict is
+    inconclusive. Deterministic for a given ``seed``. Raises only on bad arguments
     (:class:`CircuitSpecError`), never on bad data.
     """
     expectation = _parse(expectation)
@@ -150,7 +163,12 @@ def evaluate_claim(
         verdict="inconclusive",
         reason="",
         n_prompts=int(measurement.n_prompts),
-        details={"n_resamples": n_resamples, "seed": seed, "confidence": confidence},
+        details={
+            "n_resamples": n_resamples,
+            "seed": seed,
+            "confidence": confidence,
+            "min_n": DEFAULT_MIN_N if min_n is None else min_n,
+        },
     )
     if is_trend:
         outcome.details["per_point_statistic"] = expectation.statistic
@@ -158,6 +176,8 @@ def evaluate_claim(
         _evaluate(outcome, measurement, expectation, confidence, seed, n_resamples, sweep_index)
     except _Verdict as early:
         outcome.verdict, outcome.reason = early.verdict, early.reason
+        if not early.decidable:
+            outcome.details["decidable"] = False
     return outcome
 
 
@@ -172,13 +192,14 @@ def _evaluate(
 ) -> None:
     """Fill ``outcome`` in place; raises :class:`_Verdict` for verdicts reached without an interval."""
     if measurement.error:
-        raise _Verdict("fail", f"the claim could not be measured: {measurement.error}")
+        raise _Verdict("error", f"the claim could not be measured: {measurement.error}", False)
     statistic = expectation.statistic
     sweep = list(measurement.sweep)
     if expectation.form == "trend" and len(sweep) < 2:
         raise _Verdict(
-            "fail" if not sweep else "inconclusive",
+            "error" if not sweep else "inconclusive",
             f"'{expectation.text}' needs a sweep of at least 2 points, got {len(sweep)}",
+            False,
         )
     random = _random_baseline(measurement)
     per_point: Sequence[StatisticInputs] = []
@@ -188,8 +209,14 @@ def _evaluate(
     else:
         inputs, n = _inputs(statistic, measurement.arrays)
     outcome.n_prompts = n
-    if n < 2:
-        raise _Verdict("inconclusive", f"only {n} prompt(s): at least 2 are needed to estimate uncertainty")
+    min_n = max(2, outcome.details["min_n"])
+    if n < min_n:
+        raise _Verdict(
+            "inconclusive",
+            f"only {n} prompt(s), fewer than min_n = {min_n}: intervals are not calibrated "
+            "on so few (see docs/STATISTICS.md)",
+            False,
+        )
 
     slope_ci: Interval | None = None
     where = ""
@@ -203,7 +230,8 @@ def _evaluate(
     if outcome.ci is None:
         raise _Verdict(
             "inconclusive",
-            f"the bootstrap distribution of {outcome.statistic}{where} is undefined "
+            outcome.details.pop("unbounded", None)
+            or f"the bootstrap distribution of {outcome.statistic}{where} is undefined "
             "(some resamples give an undefined value)",
         )
     verdict, reason = interval_verdict(expectation, outcome.ci, slope_ci)
@@ -238,12 +266,10 @@ def _estimate(
     if not np.isfinite(estimate):
         raise _Verdict("inconclusive", _undefined_reason(statistic, inputs, where))
     outcome.estimate = estimate
-    if sweep:
-        outcome.ci = outcome.points[sweep_index].ci
-    else:
-        outcome.ci = bootstrap_interval(
-            inputs.data, inputs.function, confidence=confidence, seed=seed, n_resamples=n_resamples
-        )
+    try:
+        outcome.ci = statistic_interval(inputs, confidence, seed, n_resamples)
+    except Unbounded as unbounded:
+        outcome.details["unbounded"] = f"{unbounded}{where}"
     if expectation.form == "equivalence" and statistic in ("mean", "effect"):
         assert expectation.threshold is not None
         outcome.details["tost_p"] = tost_p_value(inputs.raw[0], expectation.threshold)
@@ -259,12 +285,16 @@ def _points(
     seed: int,
     n_resamples: int,
 ) -> None:
-    """Every sweep point's statistic and CI (one joint bootstrap: the same prompt resamples)."""
-    sweep = sweep_statistics(_sweep_x(measurement.sweep), per_point)
-    intervals = bootstrap_intervals(
-        sweep.data, sweep.points, confidence=confidence, seed=seed, n_resamples=n_resamples
-    )
-    outcome.points = _point_outcomes(measurement.sweep, sweep.points(*sweep.data), intervals)
+    """Every sweep point's statistic and interval (each by its statistic's method)."""
+    estimates: list[float] = []
+    intervals: list[Interval | None] = []
+    for inputs in per_point:
+        estimates.append(inputs.estimate())
+        try:
+            intervals.append(statistic_interval(inputs, confidence, seed, n_resamples))
+        except Unbounded:
+            intervals.append(None)
+    outcome.points = _point_outcomes(measurement.sweep, np.array(estimates), intervals)
 
 
 def _point_outcomes(
@@ -307,7 +337,7 @@ def _trend(
         statistics.points_and_trend,
         confidence=confidence,
         seed=seed,
-        n_resamples=n_resamples,
+        n_resamples=resamples_for(confidence, n_resamples),
     )
     k = len(sweep)
     outcome.points = _point_outcomes(sweep, estimates[:k], intervals[:k])
@@ -329,12 +359,13 @@ def _random_baseline(measurement: Measurement) -> np.ndarray | None:
         return None
     random = np.asarray(measurement.random_baseline, dtype=float).reshape(-1)
     if random.size == 0:
-        raise _Verdict("fail", "the random baseline is empty (0 random circuits were measured)")
+        raise _Verdict("error", "the random baseline is empty (0 random circuits were measured)", False)
     bad = int(np.count_nonzero(~np.isfinite(random)))
     if bad:
         raise _Verdict(
-            "fail",
+            "error",
             f"the random baseline has {bad} non-finite value(s) (NaN/Inf) among {random.size} circuits",
+            False,
         )
     return random
 

@@ -7,12 +7,18 @@ from typing import Literal
 
 __all__ = ["ClaimOutcome", "Interval", "PointOutcome", "Verdict"]
 
-Verdict = Literal["pass", "fail", "inconclusive"]
+# "error": the claim could not be measured (an engine exception, NaN/Inf, a missing array) —
+# never a fail, which says the hypothesis is wrong.
+Verdict = Literal["pass", "fail", "inconclusive", "error"]
 
 
 @dataclass
 class Interval:
-    """A bootstrap confidence interval; ``method`` is 'BCa', 'percentile' or 'degenerate'."""
+    """A confidence interval at ``level`` (after any family-wise adjustment).
+
+    ``method``: 'bootstrap-t', 'Student t', 'Wilson', 'Hettmansperger-Sheather', 'Fieller' (see
+    :mod:`.intervals`), 'BCa' / 'percentile' (trend ρ and rank slope) or 'degenerate' (no spread).
+    """
 
     low: float
     high: float

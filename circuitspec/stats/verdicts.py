@@ -23,6 +23,7 @@ __all__ = [
     "equivalence_verdict",
     "format_interval",
     "format_number",
+    "format_p",
     "interval_verdict",
     "tost_p_value",
     "trend_verdict",
@@ -32,6 +33,16 @@ __all__ = [
 def format_number(value: float) -> str:
     """Three significant digits, the way numbers appear in reasons ('0.412', '-3.1e-05')."""
     return f"{value:.3g}"
+
+
+# Below this a p-value says only "far smaller than anything double precision resolves": printed
+# as '< 1e-16' everywhere (reasons, tables, reports), never as a meaningless 9.13e-153.
+P_FLOOR = 1e-16
+
+
+def format_p(p: float) -> str:
+    """A p-value in three significant digits, or '< 1e-16' below :data:`P_FLOOR`."""
+    return f"< {P_FLOOR:g}" if p < P_FLOOR else format_number(p)
 
 
 def format_interval(ci: Interval) -> str:

@@ -27,6 +27,8 @@ class BundledModel:
     load: Callable[[int | str | None], tuple[Any, TextTokenizer]]
     checkpoints: tuple[str, ...] = ()
     description: str = ""
+    # check_checkpoint(checkpoint) raises a one-line CircuitSpecError for a checkpoint it lacks (no torch)
+    check_checkpoint: Callable[[int | str | None], Any] | None = None
 
 
 BUNDLED: dict[str, BundledModel] = {}

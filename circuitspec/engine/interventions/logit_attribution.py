@@ -5,6 +5,8 @@ through the final LayerNorm *with the clean run's cached scale* (so the map is l
 with ``d = W_U[:, desired] − W_U[:, undesired]``. Heads come from ``hook_z @ W_O`` per head (no
 ``use_attn_result`` needed); the attention output bias ``b_O``, the final LN bias and the unembed
 bias are components of their own, so all components sum exactly to the clean logit difference.
+Where a block normalises its attention output again (Gemma 2/3), the heads' writes pass that norm with
+the clean run's cached scale too (:func:`attention_output_reader`), the same linearisation.
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from circuitspec.engine.context import RunContext
 from circuitspec.engine.sites import Site
 from circuitspec.spec.nodes import NodeKind
 
-__all__ = ["answer_direction", "component_attributions", "direct_logit_attribution", "final_norm_reader"]
+__all__ = [
+    "answer_direction",
+    "attention_output_reader",
+    "component_attributions",
+    "direct_logit_attribution",
+    "final_norm_reader",
+]
 
 
 def answer_direction(ctx: RunContext) -> torch.Tensor:
@@ -46,6 +54,21 @@ def final_norm_reader(
     return read
 
 
+def attention_output_reader(
+    ctx: RunContext, cache: dict[str, torch.Tensor], layer: int, read: torch.Tensor
+) -> torch.Tensor:
+    """``read`` moved before block ``layer``'s attention output norm where it has one (Gemma 2/3's
+    ``ln1_post``), with the clean run's cached scale at the end token, so the heads' writes map to the
+    logits linearly and still sum to the attention output's share; else ``read`` itself."""
+    weight = ctx.adapter.attention_output_norm_weight(layer)
+    if not ctx.adapter.arch.sublayer_output_norms:
+        return read
+    scale = cache[f"blocks.{layer}.ln1_post.hook_scale"]  # [n, pos, 1]
+    ends = ctx.prompts.lengths - 1 if scale.shape[1] > 1 else torch.zeros_like(ctx.prompts.lengths)
+    read = read * weight if weight is not None else read
+    return read / scale[torch.arange(len(ctx.prompts)), ends]
+
+
 def component_attributions(ctx: RunContext) -> dict[str, torch.Tensor]:
     """Per-prompt DLA ``[n]`` of every component: ``embed``, ``pos_embed``, ``L{l}H{h}``,
     ``L{l}.b_O``, ``MLP{l}``, ``bias`` (final LN bias + unembed bias). They sum to the logit diff."""
@@ -67,10 +90,11 @@ def component_attributions(ctx: RunContext) -> dict[str, torch.Tensor]:
             out["pos_embed"] = (at_end(cache["hook_pos_embed"]) * read).sum(-1)
         for layer in range(arch.n_layers):
             z = at_end(cache[f"blocks.{layer}.attn.hook_z"])  # [n, heads, d_head]
-            head_dla = (adapter.head_writes(layer, z) * read[:, None]).sum(-1)
+            head_read = attention_output_reader(ctx, cache, layer, read)
+            head_dla = (adapter.head_writes(layer, z) * head_read[:, None]).sum(-1)
             for head in range(arch.n_heads):
                 out[f"L{layer}H{head}"] = head_dla[:, head]
-            out[f"L{layer}.b_O"] = (adapter.attention_bias(layer)[None] * read).sum(-1)
+            out[f"L{layer}.b_O"] = (adapter.attention_bias(layer)[None] * head_read).sum(-1)
             if not arch.attn_only:
                 out[f"MLP{layer}"] = (at_end(cache[f"blocks.{layer}.hook_mlp_out"]) * read).sum(-1)
         bias = adapter.unembed_bias(prompts.desired) - adapter.unembed_bias(prompts.undesired)

@@ -38,7 +38,12 @@ class MeasurementBuilder:
     def __init__(self, ctx: RunContext, claim: Any, seed: int) -> None:
         self.ctx = ctx
         self.measurement = Measurement(claim.id, claim.kind, len(ctx.prompts), seed=seed)
-        self._start = (ctx.counter.forward_passes, ctx.counter.tokens, time.perf_counter())
+        self._start = (
+            ctx.counter.forward_passes,
+            ctx.counter.tokens,
+            ctx.counter.layer_passes,
+            time.perf_counter(),
+        )
 
     def arrays(self, **arrays: Array) -> MeasurementBuilder:
         self.measurement.arrays.update({name: to_numpy(values) for name, values in arrays.items()})
@@ -58,10 +63,13 @@ class MeasurementBuilder:
         return self
 
     def build(self) -> Measurement:
-        passes, tokens, started = self._start
+        passes, tokens, layers, started = self._start
         counter = self.ctx.counter
         self.measurement.cost = RunCost(
-            counter.forward_passes - passes, counter.tokens - tokens, time.perf_counter() - started
+            counter.forward_passes - passes,
+            counter.tokens - tokens,
+            time.perf_counter() - started,
+            counter.layer_passes - layers,
         )
         return self.measurement
 

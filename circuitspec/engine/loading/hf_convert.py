@@ -19,6 +19,8 @@ import torch
 
 from circuitspec.errors import ModelNotAvailable
 
+from .weights import check_weight_files
+
 __all__ = ["GEMMA3_TYPES", "bos_convention", "hooked_from_directory", "tl_config_dict"]
 
 GEMMA3_TYPES = {"gemma3", "gemma3_text"}
@@ -137,6 +139,7 @@ def hooked_from_directory(directory: Path, device: str, dtype: torch.dtype, wher
 
     hf_config = AutoConfig.from_pretrained(directory, local_files_only=True)
     cfg, flags = _finish(tl_config_dict(hf_config, where), hf_config, device, dtype)
+    check_weight_files(directory, where)  # safetensors only: pickles are refused, never opened
     hf_model = AutoModelForCausalLM.from_pretrained(directory, local_files_only=True, dtype=torch.float32)
     hf_model.eval()
     state_dict = get_pretrained_state_dict(str(directory), cfg, hf_model, dtype=torch.float32)

@@ -7,9 +7,12 @@ See docs/zoo.md for each construction and its true circuit.
 
 from __future__ import annotations
 
+import functools
+
 from circuitspec.zoo import BundledModel, register
 
 from . import induction, label_mover, suppression
+from ._build import check_checkpoint
 
 __all__ = ["PLANTED_MODULES"]
 
@@ -23,5 +26,6 @@ for _module in PLANTED_MODULES:
             load=_module.load,
             checkpoints=("default",),
             description=(_module.__doc__ or "").strip().splitlines()[0],
+            check_checkpoint=functools.partial(check_checkpoint, _module.NAME),
         )
     )

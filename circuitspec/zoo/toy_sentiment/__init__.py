@@ -106,6 +106,7 @@ def _register() -> None:
             load=load,
             checkpoints=tuple(c["name"] for c in config["checkpoints"]),
             description=config["description"],
+            check_checkpoint=resolve_checkpoint,
         )
     )
 

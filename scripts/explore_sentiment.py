@@ -1,20 +1,23 @@
-"""Exploration behind hypotheses/smollm2_sentiment.yaml: the contrastive-sentiment study on SmolLM2-135M.
+"""Exploration behind the sentiment hypotheses: the contrastive-sentiment study on a real LM.
 
-    .venv/bin/python scripts/explore_smollm2_sentiment.py derive    # W_pos / W_neg from the model (§5)
-    .venv/bin/python scripts/explore_smollm2_sentiment.py gate      # behaviour gate, exploration / held-out
-    .venv/bin/python scripts/explore_smollm2_sentiment.py explore [--parts dla,attention,...]
+    .venv/bin/python scripts/explore_sentiment.py smollm2 derive    # W_pos / W_neg from the model (§5)
+    .venv/bin/python scripts/explore_sentiment.py smollm2 gate      # behaviour gate, exploration / held-out
+    .venv/bin/python scripts/explore_sentiment.py smollm2 explore [--parts dla,attention,...]
 
-``derive`` runs ``circuitspec data derive-words`` with k = 20 (400 pairs per direction; the paper's
-k = 10 left only 16 of 200 rows through the gate). ``gate`` runs every
+The first argument names a study in ``sentiment_studies.py`` (``smollm2``: hypotheses/smollm2_sentiment.yaml,
+``gemma3``: hypotheses/gemma3_sentiment.yaml); the heads each study's later parts measure were chosen from
+its earlier parts' grids and live there, the machinery here is shared.
+
+``derive`` runs ``circuitspec data derive-words`` with the study's k. ``gate`` runs every
 derived row under the four templates (substitution / negation × minimal / contextual), prints behaviour
 accuracy and mean logit difference per template, keeps the rows whose logit difference is > 0 under
 *every* template (the behaviour gate per prompt type) and splits them, seeded, into an exploration file
 and a held-out file. ``explore`` runs only on the exploration rows and prints every grid the
-hypothesis' thresholds come from: behaviour, per-head direct logit attribution over all 270 heads,
+hypothesis' thresholds come from: behaviour, per-head direct logit attribution over every head,
 attention from the last token to w_ori and s_con, denoising activation patching (which components carry
 the contrastive label), path patching of the candidate label path, value scaling at α = ±2^k,
 faithfulness against random circuits, the accumulated logit lens (with the verdict statistic of each
-candidate lens claim) and causal scrubbing of the label path (variants in ``SCRUB_VARIANTS``).
+candidate lens claim) and causal scrubbing of the label path.
 Every measurement is a circuitspec claim run through the
 pipeline (a temporary hypothesis with the same model and templates), as ``verify`` would run it.
 """
@@ -31,18 +34,21 @@ from typing import Any
 
 import numpy as np
 import yaml
+from sentiment_studies import STUDIES, Study
 
 ROOT = Path(__file__).resolve().parents[1]
-HYPOTHESIS = ROOT / "hypotheses" / "smollm2_sentiment.yaml"
-DATA = ROOT / "hypotheses" / "data"
-ALL_ROWS = DATA / "smollm2_sentiment_pairs.jsonl"
-EXPLORE_ROWS = DATA / "smollm2_sentiment_explore.jsonl"
-HELDOUT_ROWS = DATA / "smollm2_sentiment_heldout.jsonl"
 HELD_OUT_FRACTION = 0.4
-K = 20  # words per side: 400 pairs per direction (k = 10 kept only 16 of 200 rows through the gate)
-HEADS = [f"L{layer}H{head}" for layer in range(30) for head in range(9)]
-MLPS = [f"MLP{layer}" for layer in range(30)]
 PARTS = ("behaviour", "dla", "attention", "patching", "paths", "scaling", "faithfulness", "lens", "scrubbing")
+ALPHAS = [-4.0, -2.0, -1.0, 1.0, 2.0, 4.0]
+STUDY: Study  # set by main()
+
+
+def heads() -> list[str]:
+    return [f"L{layer}H{head}" for layer in range(STUDY.n_layers) for head in range(STUDY.n_heads)]
+
+
+def mlps() -> list[str]:
+    return [f"MLP{layer}" for layer in range(STUDY.n_layers)]
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -53,7 +59,7 @@ def _load_model() -> Any:
     from circuitspec.pipeline import load_hypothesis_model
     from circuitspec.spec.loader import load_hypothesis
 
-    hypothesis = load_hypothesis(HYPOTHESIS)
+    hypothesis = load_hypothesis(STUDY.hypothesis)
     return load_hypothesis_model(hypothesis.spec.model, hypothesis.base_dir)
 
 
@@ -68,7 +74,7 @@ def behaviour(loaded: Any, rows: list[dict[str, str]], batch: int = 64) -> dict[
     from circuitspec.engine.prompts import build_prompt_set
     from circuitspec.spec.loader import load_hypothesis
 
-    data = load_hypothesis(HYPOTHESIS).spec.data
+    data = load_hypothesis(STUDY.hypothesis).spec.data
     out: dict[str, np.ndarray] = {}
     for template in data.templates:
         prompts = build_prompt_set(data, rows, loaded.tokenizer, [template.id])
@@ -108,7 +114,7 @@ def print_behaviour(values: dict[str, np.ndarray], rows: list[dict[str, str]]) -
 
 def gate(loaded: Any, seed: int = 0) -> None:
     """Keep the rows the model gets right under every template; split them exploration / held-out."""
-    rows = _rows(ALL_ROWS)
+    rows = _rows(STUDY.all_rows)
     values = behaviour(loaded, rows)
     print_behaviour(values, rows)
     keep = np.all(np.stack([v > 0 for v in values.values()]), axis=0)
@@ -120,9 +126,25 @@ def gate(loaded: Any, seed: int = 0) -> None:
     n_held = round(HELD_OUT_FRACTION * len(kept))
     held = sorted(order[:n_held].tolist())
     explore = sorted(order[n_held:].tolist())
-    for path, indices, what in ((EXPLORE_ROWS, explore, "exploration"), (HELDOUT_ROWS, held, "held-out")):
+    for path, indices, what in (
+        (STUDY.explore_rows, explore, "exploration"),
+        (STUDY.heldout_rows, held, "held-out"),
+    ):
         path.write_text("".join(json.dumps(kept[i]) + "\n" for i in indices))
         print(f"wrote {len(indices)} {what} rows to {path.relative_to(ROOT)}")
+    trim(seed)
+
+
+def trim(seed: int = 0) -> None:
+    """Cap each split at the study's ``max_rows`` (a seeded sample, file order kept): the time budget."""
+    if STUDY.max_rows is None:
+        return
+    for path in (STUDY.explore_rows, STUDY.heldout_rows):
+        lines = path.read_text().splitlines(keepends=True)
+        if len(lines) > STUDY.max_rows:
+            keep = sorted(np.random.default_rng(seed).permutation(len(lines))[: STUDY.max_rows].tolist())
+            path.write_text("".join(lines[i] for i in keep))
+            print(f"kept {STUDY.max_rows} of {len(lines)} rows in {path.relative_to(ROOT)}")
 
 
 # ----------------------------------------------------------------------------------- claims via pipeline
@@ -134,8 +156,9 @@ def run_claims(loaded: Any, claims: list[dict], rows: Path, n: int | None, extra
     from circuitspec.graph.compile import compile_hypothesis
     from circuitspec.spec.loader import load_hypothesis, load_rows
 
-    spec = yaml.safe_load(HYPOTHESIS.read_text())
+    spec = yaml.safe_load(STUDY.hypothesis.read_text())
     spec["data"]["file"] = str(rows)
+    spec["data"]["allow_outside"] = True  # the temporary hypothesis reads the study's rows in place
     spec["data"].pop("n", None)
     if n is not None:
         spec["data"]["n"] = n
@@ -172,9 +195,9 @@ def _per_target(measurement: Any) -> dict[str, np.ndarray]:
 def print_grid(title: str, grid: dict[str, float], fmt: str = "{:+5.2f}") -> None:
     """A layer × head table of per-head numbers."""
     print(f"\n{title}")
-    print("       " + " ".join(f"{'H' + str(h):>5s}" for h in range(9)))
-    for layer in range(30):
-        cells = [fmt.format(grid[f"L{layer}H{h}"]) for h in range(9)]
+    print("       " + " ".join(f"{'H' + str(h):>5s}" for h in range(STUDY.n_heads)))
+    for layer in range(STUDY.n_layers):
+        cells = [fmt.format(grid[f"L{layer}H{h}"]) for h in range(STUDY.n_heads)]
         print(f"  L{layer:<3d} " + " ".join(f"{c:>5s}" for c in cells))
 
 
@@ -199,34 +222,34 @@ def _claim(cid: str, kind: str, targets: list[str], data: list[str] | None = Non
 
 def part_dla(loaded: Any, state: dict) -> None:
     """Direct logit attribution of every head and MLP, substitution and negation apart."""
-    claims = [_claim(f"dla_{c}", "attribution", HEADS + MLPS, [c]) for c in ("substitution", "negation")]
-    out = run_claims(loaded, claims, EXPLORE_ROWS, None)
+    claims = [_claim(f"dla_{c}", "attribution", heads() + mlps(), [c]) for c in ("substitution", "negation")]
+    out = run_claims(loaded, claims, STUDY.explore_rows, None)
     for condition in ("substitution", "negation"):
         values = _per_target(out[f"dla_{condition}"])
         state[f"dla_{condition}"] = values
-        print_grid(f"mean DLA per head, {condition}", {h: float(values[h].mean()) for h in HEADS})
-        print_top(f"most positive heads, {condition}", {h: values[h] for h in HEADS})
-        print_top(f"most negative heads, {condition}", {h: values[h] for h in HEADS}, reverse=False)
-        print_top(f"MLPs by DLA, {condition}", {m: values[m] for m in MLPS}, k=8)
-        print_top(f"most negative MLPs, {condition}", {m: values[m] for m in MLPS}, k=4, reverse=False)
+        print_grid(f"mean DLA per head, {condition}", {h: float(values[h].mean()) for h in heads()})
+        print_top(f"most positive heads, {condition}", {h: values[h] for h in heads()})
+        print_top(f"most negative heads, {condition}", {h: values[h] for h in heads()}, reverse=False)
+        print_top(f"MLPs by DLA, {condition}", {m: values[m] for m in mlps()}, k=8)
+        print_top(f"most negative MLPs, {condition}", {m: values[m] for m in mlps()}, k=4, reverse=False)
 
 
 def part_attention(loaded: Any, state: dict) -> None:
     """Attention from the last token to w_ori and to s_con, every head (all four templates)."""
     claims = [
-        _claim(f"att_{role}", "attention", HEADS, None, source="end", destination=role, each=True)
+        _claim(f"att_{role}", "attention", heads(), None, source="end", destination=role, each=True)
         for role in ("w_ori", "s_con")
     ]
-    out = run_claims(loaded, claims, EXPLORE_ROWS, None)
+    out = run_claims(loaded, claims, STUDY.explore_rows, None)
     for role in ("w_ori", "s_con"):
-        values = {h: out[f"att_{role}[{h}]"].arrays["value"] for h in HEADS}
+        values = {h: out[f"att_{role}[{h}]"].arrays["value"] for h in heads()}
         state[f"att_{role}"] = values
         means = {h: float(v.mean()) for h, v in values.items()}
         print_grid(f"mean attention end -> {role}", means, "{:4.2f}")
         print_top(f"heads attending most to {role}", values)
     dla = state.get("dla_substitution")
     if dla:
-        readers = {h: dla[h] for h in HEADS if float(state["att_w_ori"][h].mean()) > 0.2}
+        readers = {h: dla[h] for h in heads() if float(state["att_w_ori"][h].mean()) > 0.2}
         print_top(
             "heads attending to w_ori (> 0.2) by substitution DLA, most negative first",
             readers,
@@ -237,20 +260,20 @@ def part_attention(loaded: Any, state: dict) -> None:
 def _candidates(state: dict) -> list[str]:
     """Heads worth patching: the most label-attending heads and the largest |DLA| heads."""
     att = state["att_s_con"]
-    by_attention = sorted(HEADS, key=lambda h: -float(att[h].mean()))[:10]
+    by_attention = sorted(heads(), key=lambda h: -float(att[h].mean()))[:10]
     dla = state["dla_substitution"]
-    by_dla = sorted(HEADS, key=lambda h: -abs(float(dla[h].mean())))[:8]
+    by_dla = sorted(heads(), key=lambda h: -abs(float(dla[h].mean())))[:8]
     return list(dict.fromkeys(by_attention + by_dla))
 
 
 def part_patching(loaded: Any, state: dict) -> None:
     """Denoising activation patching (clean into the same-label twin): which components carry s_con."""
-    heads = _candidates(state)
-    claims = [_claim(f"res_scon{l}", "activation_patching", [f"resid_pre{l}@s_con"]) for l in range(0, 30, 3)]
-    claims += [_claim(f"res_end{l}", "activation_patching", [f"resid_pre{l}@end"]) for l in range(0, 30, 3)]
+    heads, n = _candidates(state), STUDY.n_layers
+    claims = [_claim(f"res_scon{l}", "activation_patching", [f"resid_pre{l}@s_con"]) for l in range(0, n, 3)]
+    claims += [_claim(f"res_end{l}", "activation_patching", [f"resid_pre{l}@end"]) for l in range(0, n, 3)]
     claims += [_claim(f"head_{h}", "activation_patching", [h]) for h in heads]
-    claims += [_claim(f"mlp_end{l}", "activation_patching", [f"MLP{l}@end"]) for l in range(0, 30, 2)]
-    out = run_claims(loaded, claims, EXPLORE_ROWS, None)
+    claims += [_claim(f"mlp_end{l}", "activation_patching", [f"MLP{l}@end"]) for l in range(0, n, 2)]
+    out = run_claims(loaded, claims, STUDY.explore_rows, None)
 
     def recovered(cid: str) -> str:
         m = out[cid].arrays
@@ -262,10 +285,10 @@ def part_patching(loaded: Any, state: dict) -> None:
     any_m = out[claims[0]["id"]].arrays
     print(f"\nclean LD {any_m['clean'].mean():+.2f}, same-label twin LD {any_m['corrupt'].mean():+.2f}")
     print("recovered (denoising) by layer: resid_pre@s_con / resid_pre@end")
-    for l in range(0, 30, 3):
+    for l in range(0, n, 3):
         print(f"  layer {l:2d}   {recovered(f'res_scon{l}'):>7s}   {recovered(f'res_end{l}'):>7s}")
     print("recovered by MLP at end")
-    print("  " + "  ".join(f"MLP{l} {recovered(f'mlp_end{l}')}" for l in range(0, 30, 2)))
+    print("  " + "  ".join(f"MLP{l} {recovered(f'mlp_end{l}')}" for l in range(0, n, 2)))
     head_rec = {h: out[f"head_{h}"] for h in heads}
     print("recovered by candidate head (all positions)")
     for h in sorted(heads, key=lambda h: -float(recovered(f"head_{h}").replace("n/a", "nan"))):
@@ -273,41 +296,18 @@ def part_patching(loaded: Any, state: dict) -> None:
     state["patching"] = head_rec
 
 
-# Chosen from the grids above (docs/smollm2_sentiment.md says why); the parts below measure them.
-LABEL_HEADS = ["L21H1", "L16H4", "L11H8"]  # label movers: attend end -> s_con, patching recovers the label
-WORD_HEADS = [
-    "L24H7",
-    "L22H7",
-    "L23H0",
-]  # heads reading w_ori with a negative direct effect under substitution
-CIRCUIT = [
-    *MLPS,
-    "L11H8",
-    "L16H4",
-    "L21H1",
-    "L25H7",
-    "L20H0",
-    "L23H3",
-    "L18H6",
-    "L22H7",
-    "L23H0",
-    "L24H7",
-    "L26H1",
-    "L29H1",
-]  # the faithfulness circuit
-CONTROLS = ["L2H8", "L5H3"]  # near-zero DLA, attention and patching: negative controls
-ALPHAS = [-4.0, -2.0, -1.0, 1.0, 2.0, 4.0]
-
-
 def part_paths(loaded: Any, state: dict) -> None:
     """Noising path patching: the label at s_con entering each label head's value, to the logits / MLPs."""
     claims = []
-    for head in LABEL_HEADS:
+    for head in STUDY.label_heads:
         layer = int(head[1:].split("H")[0])
-        for tail, name in (("logits", "direct"), (f"MLP{min(layer + 1, 29)}@end -> logits", "mlp")):
+        for tail, name in (
+            ("logits", "direct"),
+            (f"MLP{min(layer + 1, STUDY.n_layers - 1)}@end -> logits", "mlp"),
+        ):
             path = f"resid_pre{layer}@s_con -> {head}.v@s_con -> {tail}"
             claims.append(_claim(f"path_{head}_{name}", "path_patching", [path], ["substitution"]))
-    out = run_claims(loaded, claims, EXPLORE_ROWS, None)
+    out = run_claims(loaded, claims, STUDY.explore_rows, None)
     print("\nnoising path patching, substitution (intervened − clean LD)")
     for claim in claims:
         value = out[claim["id"]].arrays.get("value")
@@ -316,13 +316,13 @@ def part_paths(loaded: Any, state: dict) -> None:
 
 def part_scaling(loaded: Any, state: dict) -> None:
     """Value scaling α = ±2^k of the label heads at s_con and the word heads at w_ori."""
-    sites = [f"{h}.v@s_con" for h in LABEL_HEADS] + [f"{h}.v@w_ori" for h in WORD_HEADS]
+    sites = [f"{h}.v@s_con" for h in STUDY.label_heads] + [f"{h}.v@w_ori" for h in STUDY.word_heads]
     claims = [
         _claim(f"scale_{i}", "scaling", [site], [cond], alphas=ALPHAS)
         for i, site in enumerate(sites)
         for cond in ("substitution",)
     ]
-    out = run_claims(loaded, claims, EXPLORE_ROWS, None)
+    out = run_claims(loaded, claims, STUDY.explore_rows, None)
     print("\nvalue scaling, substitution: mean LD / success rate per alpha")
     for claim in claims:
         m = out[claim["id"]]
@@ -334,21 +334,29 @@ def part_scaling(loaded: Any, state: dict) -> None:
 
 
 def part_faithfulness(loaded: Any, state: dict) -> None:
-    """Everything outside CIRCUIT mean-ablated (recovered vs random circuits); controls mean-ablated."""
+    """Everything outside the circuit mean-ablated (recovered vs random circuits); controls mean-ablated."""
     claims = [
-        _claim("faithful", "faithfulness", CIRCUIT, None, method="mean", random_baseline={"n": 20}),
-        *(_claim(f"control_{h}", "ablation", [h], None, method="mean") for h in CONTROLS),
+        _claim(
+            "faithful",
+            "faithfulness",
+            [*mlps(), *STUDY.circuit],
+            None,
+            method="mean",
+            random_baseline={"n": 20},
+        ),
+        *(_claim(f"control_{h}", "ablation", [h], None, method="mean") for h in STUDY.controls),
     ]
-    out = run_claims(loaded, claims, EXPLORE_ROWS, None)
+    out = run_claims(loaded, claims, STUDY.explore_rows, None)
     m = out["faithful"]
     a = m.arrays
     recovered = (a["intervened"].mean() - a["corrupt"].mean()) / (a["clean"].mean() - a["corrupt"].mean())
     baseline = m.random_baseline if m.random_baseline is not None else np.array([np.nan])
     print(
-        f"\nfaithfulness of {len(CIRCUIT)} components: recovered {recovered:+.3f}; random circuits "
+        f"\nfaithfulness of {len(STUDY.circuit) + STUDY.n_layers} components: recovered {recovered:+.3f}; "
+        f"random circuits "
         f"mean {np.nanmean(baseline):+.3f}, max {np.nanmax(baseline):+.3f}"
     )
-    for h in CONTROLS:
+    for h in STUDY.controls:
         print(f"  control {h}: mean ablation effect {_mean_sem(out[f'control_{h}'].arrays['value'])}")
 
 
@@ -363,11 +371,11 @@ def part_lens(loaded: Any, state: dict) -> None:
     claims = [_claim(f"lens_{c}", "logit_lens", [], [c]) for c in ("substitution", "negation")]
     claims += [
         _claim(f"lens_sub_at{layer}", "logit_lens", [], ["substitution"], at=f"resid_pre{layer}")
-        for layer in LENS_AT
+        for layer in STUDY.lens_at
     ]
     for claim in claims:
         claim.pop("targets")
-    out = run_claims(loaded, claims, EXPLORE_ROWS, None)
+    out = run_claims(loaded, claims, STUDY.explore_rows, None)
     for claim in claims[:2]:
         points = out[claim["id"]].sweep
         print(f"\naccumulated logit lens, {claim['data'][0]} (mean LD at the residual before each layer)")
@@ -384,37 +392,6 @@ def part_lens(loaded: Any, state: dict) -> None:
         )
 
 
-LENS_AT = (12, 18, 21, 24, 27)  # residual sites tried for an ``at`` claim
-
-
-# the label path as a causal-scrubbing hypothesis: L21H1 reads only the labels, MLP22@end what L21H1 wrote
-SCRUB_VARIANTS: dict[str, dict] = {
-    "label_path": {
-        "targets": ["L21H1 -> MLP22@end", "MLP22@end -> logits", "L21H1 -> logits"],
-        "equivalence": {"L21H1": ["s_ori", "s_con"], "MLP22": ["s_ori", "s_con"]},
-    },
-    "label_path_word_heads": {
-        "targets": [
-            "L21H1 -> MLP22@end",
-            "MLP22@end -> logits",
-            "L21H1 -> logits",
-            "L24H7 -> logits",
-            "L23H0 -> logits",
-        ],
-        "equivalence": {
-            "L21H1": ["s_ori", "s_con"],
-            "MLP22": ["s_ori", "s_con"],
-            "L24H7": ["w_ori"],
-            "L23H0": ["w_ori"],
-        },
-    },
-    "label_path_rest_exact": {
-        "targets": ["L21H1 -> MLP22@end", "MLP22@end -> logits", "L21H1 -> logits"],
-        "equivalence": {"L21H1": ["s_ori", "s_con"], "MLP22": ["s_ori", "s_con", "w_ori"]},
-    },
-}
-
-
 def part_scrubbing(loaded: Any, state: dict) -> None:
     """Causal scrubbing of the label path (variants above), substitution prompts (and all), 4 samples each."""
     claims = [
@@ -426,11 +403,11 @@ def part_scrubbing(loaded: Any, state: dict) -> None:
             equivalence=v["equivalence"],
             samples=4,
         )
-        for name, v in SCRUB_VARIANTS.items()
+        for name, v in STUDY.scrub_variants.items()
     ]
     claims.append(claims[0] | {"id": "scrub_label_path_all_conditions", "data": None})
     claims[-1].pop("data")
-    out = run_claims(loaded, claims, EXPLORE_ROWS, None)
+    out = run_claims(loaded, claims, STUDY.explore_rows, None)
     print("\ncausal scrubbing, substitution: recovered = (L_scrubbed − L_random) / (L_model − L_random)")
     for claim in claims:
         a = out[claim["id"]].arrays
@@ -448,7 +425,7 @@ def part_scrubbing(loaded: Any, state: dict) -> None:
 def run_parts(loaded: Any, parts: list[str]) -> None:
     """Run the exploration parts in order, each after those it reads from."""
     state: dict = {}
-    rows = _rows(EXPLORE_ROWS)
+    rows = _rows(STUDY.explore_rows)
     print(f"exploration rows: {len(rows)} ({len(rows) * 4} prompts)")
     if "behaviour" in parts:
         print_behaviour(behaviour(loaded, rows), rows)
@@ -460,19 +437,28 @@ def run_parts(loaded: Any, parts: list[str]) -> None:
 def main() -> None:
     warnings.simplefilter("ignore")
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("stage", choices=["derive", "gate", "explore"])
+    parser.add_argument("study", choices=sorted(STUDIES))
+    parser.add_argument("stage", choices=["derive", "gate", "trim", "explore"])
     parser.add_argument("--parts", default=",".join(PARTS), help=f"explore: comma-separated of {PARTS}")
     args = parser.parse_args()
     import torch
 
+    global STUDY
+    STUDY = STUDIES[args.study]
     torch.set_num_threads(1)
+    if args.stage == "trim":
+        trim()
+        return
     if args.stage == "derive":
         from circuitspec.cli.data_commands import derive_words_command
 
-        count = derive_words_command(HYPOTHESIS, ALL_ROWS, K, "This movie is", None, ("Positive", "Negative"))
-        print(f"wrote {count} rows to {ALL_ROWS.relative_to(ROOT)}")
+        count = derive_words_command(
+            STUDY.hypothesis, STUDY.all_rows, STUDY.k, "This movie is", None, ("Positive", "Negative")
+        )
+        print(f"wrote {count} rows to {STUDY.all_rows.relative_to(ROOT)}")
         return
     loaded = _load_model()
+    STUDY.n_layers, STUDY.n_heads = loaded.shape.n_layers, loaded.shape.n_heads
     if args.stage == "gate":
         gate(loaded)
         return
