@@ -7,7 +7,8 @@ when a claim compares against the corrupted prompts. Per claim, on its ``n`` pro
 
 - attribution, attention, logit_lens: 0 (read off the clean run);
 - ablation, activation_patching, path_patching: ``n`` (one edited pass);
-- scaling: ``n`` per α (and per target alone again with ``interaction``);
+- scaling: ``n`` per α other than 1 (α = 1 is the unedited model: the clean run), and per target alone
+  again with ``interaction``;
 - faithfulness: ``n`` for the fully ablated model, ``n`` for the circuit, ``n`` per random circuit;
 - causal_scrubbing: 0, where the stream is a sum (decoders): it recomputes only its tree's components
   (one attention or MLP call each, on the clean run's cached stream; the claim's
@@ -35,7 +36,7 @@ def _claim_rows(claim: Any, n: int) -> int:
         return n
     if kind == "scaling":
         copies = 1 + (len(claim.targets) if getattr(claim, "interaction", False) else 0)
-        return n * len(claim.alphas) * copies
+        return n * sum(1 for alpha in claim.alphas if alpha != 1) * copies
     if kind == "faithfulness":
         randoms = claim.random_baseline.n if claim.random_baseline is not None else 0
         return n * (2 + randoms)

@@ -110,4 +110,4 @@ class Measurement:
     extra: dict = field(default_factory=dict)
     cost: RunCost = field(default_factory=RunCost)
     seed: int | None = None
-    error: str | None = None  # set when the claim could not be measured (reported as failed)
+    error: str | None = None  # set when the claim could not be measured (an "error" verdict, never a fail)

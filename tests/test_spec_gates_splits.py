@@ -305,3 +305,23 @@ def test_validate_refuses_an_unknown_word_without_loading_the_model(tmp_path):
     path.write_text(text.replace("zeppelin", "car"), encoding="utf-8")
     result = CliRunner().invoke(app, ["validate", str(path)])
     assert result.exit_code == 0, result.output
+
+
+def test_validate_refuses_an_unknown_word_of_the_bundled_toy_model(tmp_path):
+    text = (
+        "name: toy\nmodel: {bundled: toy_sentiment}\ndata:\n  rows:\n"
+        "    - {s_ori: Positive, s_con: Negative, w_ori: good, w_con: bad}\n"
+        "    - {s_ori: Positive, s_con: Negative, w_ori: zeppelin, w_con: bad}\n"
+        "  templates:\n    - id: sub\n      text: '{s_ori}: {w_ori}. {s_con}:'\n"
+        "      desired: ' {w_con}'\n      undesired: ' {w_ori}'\n"
+        "claims:\n  - {id: c, kind: attribution, targets: L1H0, expect: mean > 0}\n"
+    )
+    path = tmp_path / "toy.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    line = next(i for i, row in enumerate(text.splitlines(), start=1) if "zeppelin" in row)
+    assert result.output.startswith(f"{path}:{line}:"), result.output
+    assert "'zeppelin'" in result.output and result.output.count("\n") == 1
+    path.write_text(text.replace("zeppelin", "good"), encoding="utf-8")
+    assert CliRunner().invoke(app, ["validate", str(path)]).exit_code == 0

@@ -1,8 +1,9 @@
 """The model's tokenizer without its weights (torch-free), so ``validate`` can find unknown words.
 
 A Hugging Face model directory (``model: {path: DIR}`` or a package shipping one, e.g. MiniLM) has a
-``tokenizer.json`` that ``tokenizers`` reads alone. Bundled models, GGUF files and hub names need the
-model loaded for their tokenizer; ``verify`` checks their words after loading, before any pass.
+``tokenizer.json`` that ``tokenizers`` reads alone, and a bundled model may offer its tokenizer alone
+(``BundledModel.tokenizer``). GGUF files and hub names need the model loaded for their tokenizer;
+``verify`` checks their words after loading, before any pass.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ def offline_tokenizer(model_spec: Any, base_dir: Path) -> TextTokenizer | None:
     (or the model is not available here: ``validate`` has already said so where it matters)."""
     from tokenizers import Tokenizer
 
+    if getattr(model_spec, "bundled", None):
+        from circuitspec.zoo import BUNDLED
+
+        bundled = BUNDLED.get(model_spec.bundled)
+        return bundled.tokenizer() if bundled is not None and bundled.tokenizer is not None else None
     try:
         source = resolve_source(model_spec, base_dir)
     except CircuitSpecError:

@@ -37,7 +37,7 @@ __all__ = [
     "tolerances_from_hypothesis",
 ]
 
-VERDICT_RANK = {"pass": 0, "inconclusive": 1, "fail": 2}
+VERDICT_RANK = {"pass": 0, "inconclusive": 1, "fail": 2, "error": 2}  # an error is no better than a fail
 # A move equal to the tolerance must not be flagged because of float rounding in ``new - base``.
 _RELATIVE_ROUNDING = 1e-9
 _ABSOLUTE_ROUNDING = 1e-12

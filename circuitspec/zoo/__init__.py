@@ -29,6 +29,8 @@ class BundledModel:
     description: str = ""
     # check_checkpoint(checkpoint) raises a one-line CircuitSpecError for a checkpoint it lacks (no torch)
     check_checkpoint: Callable[[int | str | None], Any] | None = None
+    # tokenizer() -> TextTokenizer without the weights (no torch), so `validate` can find unknown words
+    tokenizer: Callable[[], TextTokenizer] | None = None
 
 
 BUNDLED: dict[str, BundledModel] = {}

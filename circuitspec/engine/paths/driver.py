@@ -47,7 +47,8 @@ def path_patch_jobs(
         )
     check_jobs(jobs, ctx.adapter.arch)
     jobs = [job.ungrouped(ctx.adapter.arch) for job in jobs]  # shared key/value heads as their groups
-    runs = get_runs(ctx, direction)
+    nodes = [node for job in jobs for hop in job.hops for pair in hop for node in pair]
+    runs = get_runs(ctx, direction, nodes, mlps)
     masks = Masks(ctx.prompts, ctx.device)
     sent = {
         i: {

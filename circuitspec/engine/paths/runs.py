@@ -1,7 +1,7 @@
 """The shared runs path patching starts from, and its counted passes and read-outs.
 
 The clean and corrupted runs are the run context's shared ones, cached with the activations the
-claim registry declares for path methods (``circuitspec.claims.hooks.path_run_hooks``), so a path
+claim registry declares for path methods (``circuitspec.claims.hooks.path_node_hooks``), so a path
 claim after another claim on the same prompt set adds no clean or corrupted pass.
 """
 
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import torch
 
-from circuitspec.claims.hooks import path_run_hooks
+from circuitspec.claims.hooks import path_node_hooks
 from circuitspec.spec.geometry import hook_name
-from circuitspec.spec.nodes import parse_node
+from circuitspec.spec.nodes import NodeRef, parse_node
 
 from ..context import Hook, RunContext
 
@@ -33,9 +33,10 @@ class Runs:
     base_tokens: torch.Tensor
 
 
-def get_runs(ctx: RunContext, direction: str) -> Runs:
-    """The shared clean and corrupted runs, as base and source for ``direction``."""
-    names = path_run_hooks(ctx.adapter.arch)
+def get_runs(ctx: RunContext, direction: str, nodes: Sequence[NodeRef], mlps: str = "frozen") -> Runs:
+    """The shared clean and corrupted runs, as base and source for ``direction``, holding what paths
+    through ``nodes`` read (:func:`circuitspec.claims.hooks.path_node_hooks`)."""
+    names = sorted(path_node_hooks(nodes, ctx.adapter.arch, mlps))
     clean, corrupt = ctx.clean(names), ctx.corrupted(names)  # shared with the planner's other claims
     if direction == "denoising":
         return Runs(corrupt[0], corrupt[1], clean[1], ctx.prompts.corrupt_tokens)

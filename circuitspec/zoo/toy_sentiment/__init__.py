@@ -71,8 +71,6 @@ def load(checkpoint: int | str | None = None) -> tuple[Any, TextTokenizer]:
     """(HookedTransformer on CPU in eval mode, TextTokenizer) for a bundled checkpoint."""
     import warnings
 
-    from circuitspec.tokenizer import TextTokenizer
-
     config = read_config()
     name = resolve_checkpoint(checkpoint, config)
     with warnings.catch_warnings():
@@ -82,9 +80,15 @@ def load(checkpoint: int | str | None = None) -> tuple[Any, TextTokenizer]:
         model = HookedTransformer(HookedTransformerConfig(**config["model"], device="cpu"))
     load_checkpoint_into(model, PACKAGE_DIR / "checkpoints" / f"{name}.safetensors")
     model.eval()
-    specials = config["special_tokens"]
-    tokenizer = TextTokenizer.from_file(TOKENIZER_PATH, bos=specials["bos"], pad=specials["pad"])
-    return model, tokenizer
+    return model, load_tokenizer(config)
+
+
+def load_tokenizer(config: dict[str, Any] | None = None) -> TextTokenizer:
+    """The bundled word-level tokenizer (``tokenizers`` only, no torch)."""
+    from circuitspec.tokenizer import TextTokenizer
+
+    specials = (config or read_config())["special_tokens"]
+    return TextTokenizer.from_file(TOKENIZER_PATH, bos=specials["bos"], pad=specials["pad"])
 
 
 def _register() -> None:
@@ -107,6 +111,7 @@ def _register() -> None:
             checkpoints=tuple(c["name"] for c in config["checkpoints"]),
             description=config["description"],
             check_checkpoint=resolve_checkpoint,
+            tokenizer=load_tokenizer,
         )
     )
 
