@@ -37,7 +37,7 @@ __all__ = ["RegressResult", "baseline", "parse_checkpoints", "regress"]
 class RegressResult:
     matrix: RegressionMatrix
     paths: dict[str, Path]  # regression.{json,md,html}
-    exit_code: int  # verify's exit code on the last checkpoint listed
+    exit_code: int  # the worst of verify's exit codes over the checkpoints (2 > 1 > 0)
 
 
 def parse_checkpoints(text: str | Sequence[int | str] | None) -> list[int | str]:
@@ -109,7 +109,8 @@ def regress(
 
     Every checkpoint and every report folder is checked (and locked) before the first model loads.
     ``run`` replaces :func:`circuitspec.pipeline.run_verification` (tests). Returns the matrix,
-    the written paths, and the exit code ``verify`` would give on the last checkpoint.
+    the written paths, and the worst exit code ``verify`` would give over the checkpoints (a fail
+    at an early step is not hidden by a pass at the last).
     """
     from circuitspec.reports import report_set
 
@@ -126,16 +127,16 @@ def regress(
     }
     run = run or pipeline.run_verification  # looked up now, so tests may monkeypatch the pipeline
     runs: list[CheckpointRun] = []
-    last_code = 0
+    worst_code = 0
     with contextlib.ExitStack() as stack:
         prepared = {c: stack.enter_context(report_set(folder)) for c, folder in report_dirs.items()}
         matrix_set = stack.enter_context(ReportSet(out_dir, list(MATRIX_FILES.values())))
-        for checkpoint in wanted:
-            console.print(f"checkpoint {checkpoint}", markup=False)
+        for number, checkpoint in enumerate(wanted, 1):
+            console.print(f"checkpoint {checkpoint} ({number}/{len(wanted)})", markup=False)
             result = run(path, checkpoint=checkpoint, seed=seed, progress=progress)
             _write_checkpoint_report(result, prepared[checkpoint])
             runs.append(CheckpointRun(checkpoint, list(result.outcomes), report_dirs[checkpoint].as_posix()))
-            last_code = pipeline.exit_code(result.outcomes, allow_inconclusive)
+            worst_code = max(worst_code, pipeline.exit_code(result.outcomes, allow_inconclusive))
             del result  # the model went out of scope inside the run; drop measurements too
             pipeline.free_model_memory()
         matrix = build_matrix(spec.name, path.as_posix(), runs)
@@ -145,7 +146,7 @@ def regress(
         paths = write_matrix(matrix, out_dir, prepared=matrix_set)
     print_matrix_table(matrix, console)
     console.print(f"matrix: {paths['html']}", markup=False)
-    return RegressResult(matrix, paths, last_code)
+    return RegressResult(matrix, paths, worst_code)
 
 
 def _relative(target: Path, start: Path) -> str:

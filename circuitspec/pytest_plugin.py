@@ -5,9 +5,11 @@ file node; its claims (after ``each:`` expansion) are the items, named by claim 
 selects claims and ``--junitxml`` records one test case per claim (with the verdict, estimate
 and CI as properties). The hypothesis runs once, lazily, when its first selected item runs, and
 its items share the outcome. An item passes when its verdict is ``pass``; ``inconclusive`` fails
-unless ``--allow-inconclusive``; a hypothesis whose model cannot be loaded here
+unless ``--circuitspec-allow-inconclusive``; a hypothesis whose model cannot be loaded here
 (:class:`ModelNotAvailable`, e.g. a hub model offline) is skipped with the reason.
-``--checkpoint X`` and ``--circuitspec-seed N`` are passed to every verification.
+``--circuitspec-checkpoint X`` and ``--circuitspec-seed N`` are passed to every verification. Every
+option is prefixed ``--circuitspec-``: the plugin is active in every pytest run where circuitspec
+is installed, so a bare ``--checkpoint`` would collide with other plugins' and projects' options.
 
 Which YAML files are collected: those under the directories listed in the ini option
 ``circuitspec_dirs`` (relative to the rootdir or the invocation directory; default
@@ -48,13 +50,13 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("circuitspec", "circuit hypotheses (circuitspec)")
     group.addoption(
-        "--checkpoint",
+        "--circuitspec-checkpoint",
         dest="circuitspec_checkpoint",
         default=None,
         help="verify every hypothesis on this model checkpoint (a training step or a checkpoint name)",
     )
     group.addoption(
-        "--allow-inconclusive",
+        "--circuitspec-allow-inconclusive",
         dest="circuitspec_allow_inconclusive",
         action="store_true",
         default=False,
@@ -188,7 +190,7 @@ class ClaimFailed(Exception):
 
 
 class ClaimItem(pytest.Item):
-    """One claim; passes when its verdict is pass (or inconclusive with --allow-inconclusive)."""
+    """One claim; passes when its verdict is pass (or inconclusive with --circuitspec-allow-inconclusive)."""
 
     def __init__(self, *, claim_id: str, line: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -115,10 +115,23 @@ def test_verdicts_decide_outcomes_and_the_file_runs_once(project):
 
 def test_allow_inconclusive_and_options_pass_through(project):
     result = project.runpytest(
-        "hypotheses", "--allow-inconclusive", "--checkpoint", "500", "--circuitspec-seed", "3"
+        "hypotheses",
+        "--circuitspec-allow-inconclusive",
+        "--circuitspec-checkpoint",
+        "500",
+        "--circuitspec-seed",
+        "3",
     )
     result.assert_outcomes(passed=4, failed=1)
     assert runs(project) == ["alpha.yaml 500 3"]
+
+
+def test_options_are_prefixed_so_bare_names_stay_free(project):
+    """The plugin is active wherever circuitspec is installed: it must not take `--checkpoint`."""
+    result = project.runpytest("hypotheses", "--checkpoint", "500")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unrecognized arguments: --checkpoint*"])
+    assert runs(project) == []
 
 
 def test_k_selects_claims_by_id(project):

@@ -55,11 +55,13 @@ def test_cli_baseline_and_regress(app, hypothesis, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "reports" / "tiny_matrix" / "baseline.json").is_file()
 
-    result = runner.invoke(app, ["regress", str(hypothesis), "--checkpoints", "step_0,final"])
+    result = runner.invoke(app, ["regress", str(hypothesis), "--checkpoints", "final"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "reports" / "tiny_matrix" / "regression.html").is_file()
+    result = runner.invoke(app, ["regress", str(hypothesis), "--checkpoints", "step_0,final"])
+    assert result.exit_code == 1  # step_0 fails a claim; final passing all does not hide it
     result = runner.invoke(app, ["regress", str(hypothesis), "--checkpoints", "final,step_500"])
-    assert result.exit_code == 1  # step_500 (last) leaves a claim inconclusive
+    assert result.exit_code == 1  # step_500 leaves a claim inconclusive
     result = runner.invoke(app, ["regress", str(tmp_path / "missing.yaml")])
     assert result.exit_code == 2
     assert "no such hypothesis file" in result.output

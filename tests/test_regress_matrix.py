@@ -91,7 +91,7 @@ def test_matrix_across_the_yaml_checkpoints(hypothesis, tmp_path):
     console = Console(record=True, width=200)
     result = regress(hypothesis, None, console=console, run=fake, progress=False)
     assert fake.calls == ["step_0", "step_500", "final"]  # one verification each, in order
-    assert result.exit_code == 0  # the last checkpoint passes everything
+    assert result.exit_code == 1  # the worst over checkpoints: step_0 fails 'dla' (final passes all)
 
     out = tmp_path / "reports" / "tiny_matrix"
     for checkpoint in TRAJECTORY:
@@ -125,11 +125,11 @@ def test_matrix_across_the_yaml_checkpoints(hypothesis, tmp_path):
     assert "claims × checkpoints" in table and "step_500" in table and "inconclusive -0.1" in table
 
 
-def test_explicit_checkpoints_and_exit_code_of_the_last(hypothesis, tmp_path):
+def test_explicit_checkpoints_and_the_worst_exit_code(hypothesis, tmp_path):
     fake = FakeRun()
     result = regress(hypothesis, "final,step_0", out=tmp_path / "out", console=Console(quiet=True), run=fake)
     assert fake.calls == ["final", "step_0"]
-    assert result.exit_code == 1  # step_0 (listed last) fails a claim
+    assert result.exit_code == 1  # step_0 fails a claim
     assert (tmp_path / "out" / "checkpoint-step_0" / "report.json").is_file()
     assert result.paths["html"] == tmp_path / "out" / "regression.html"
 

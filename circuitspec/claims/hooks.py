@@ -132,6 +132,11 @@ def path_node_hooks(nodes: Iterable[NodeRef], cfg: Any, mlps: str = "frozen") ->
     return names
 
 
+def scrubbing_hooks(claim: Any, graph: Any, cfg: Any) -> set[str]:
+    """Causal scrubbing splits the clean stream into every component's output: it reads them all."""
+    return set(path_run_hooks(cfg))
+
+
 def path_hooks(claim: Any, graph: Any, cfg: Any) -> set[str]:
     nodes = {node for edge in graph.edges(claim.id) for node in edge}
     return path_node_hooks(nodes, cfg, getattr(claim, "mlps", "frozen"))

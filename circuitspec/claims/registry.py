@@ -87,7 +87,7 @@ _KINDS = [
     ),
     ClaimKind(
         "causal_scrubbing", schema.CausalScrubbingClaim, f"{_ENGINE}.scrubbing:measure",
-        hooks.path_hooks, target=rules.SCRUB_TARGET, paths=True, sender=rules.SCRUB_SENDER,
+        hooks.scrubbing_hooks, target=rules.SCRUB_TARGET, paths=True, sender=rules.SCRUB_SENDER,
         receiver=rules.SCRUB_RECEIVER, encoder=False, encoder_reason=_SCRUB_ON_ENCODERS,
         check=checks.check_scrubbing,
     ),

@@ -6,7 +6,6 @@ imports the pipeline lazily.
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -16,12 +15,14 @@ import typer
 
 from circuitspec.cli.data_commands import register as register_data_commands
 from circuitspec.cli.feature_commands import register as register_feature_commands
+from circuitspec.cli.prompt_commands import register as register_prompt_commands
 from circuitspec.cli.regress_commands import register as register_regress_commands
 from circuitspec.errors import CircuitSpecError, ModelNotAvailable
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILED", "EXIT_OK", "app"]
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
 
 class _OneLineApp(typer.Typer):
     """The app as a console script: a usage error (an option value that is not a number, a missing
@@ -49,6 +50,25 @@ app = _OneLineApp(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    """``--version``: print the package version and exit 0 (eager, before any command runs)."""
+    if value:
+        from importlib.metadata import version
+
+        print(f"circuitspec {version('circuitspec')}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit"),
+    ] = False,
+) -> None:
+    """Declarative, statistically honest tests of circuit hypotheses in transformer language models."""
 
 
 class GraphFormat(StrEnum):
@@ -150,18 +170,29 @@ def graph(
 
 
 @app.command()
-def schema() -> None:
-    """Print the JSON Schema of a hypothesis file."""
-    from circuitspec.spec.schema import Hypothesis
+def schema(
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="write it to this file")] = None,
+) -> None:
+    """Print (or write) the JSON Schema of a hypothesis file, for editors (README: Editor set-up)."""
+    from circuitspec.claims.json_schema import schema_text
 
-    print(json.dumps(Hypothesis.model_json_schema(), indent=2))
+    text = schema_text()
+    if out is None:
+        sys.stdout.write(text)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _bad_input(CircuitSpecError(f"cannot write the schema to {out}: {exc.strerror}")) from None
 
 
 @app.command()
 def verify(
     file: FileArg,
     checkpoint: Annotated[str | None, typer.Option(help="training step, revision or checkpoint name")] = None,
-    out: Annotated[Path | None, typer.Option(help="report directory")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="report directory (default reports/<name>)")
+    ] = None,
     allow_inconclusive: Annotated[
         bool, typer.Option(help="exit 0 when claims are only inconclusive")
     ] = False,
@@ -199,6 +230,7 @@ def verify(
 register_regress_commands(app)
 register_data_commands(app)
 register_feature_commands(app)
+register_prompt_commands(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

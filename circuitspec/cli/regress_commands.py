@@ -29,11 +29,13 @@ def _checkpoint(value: str | None) -> int | str | None:
     return int(value) if value is not None and value.isdigit() else value
 
 
-def baseline_command(file: Path, out: Path | None = None, checkpoint: str | None = None) -> Path:
+def baseline_command(
+    file: Path, out: Path | None = None, checkpoint: str | None = None, seed: int | None = None
+) -> Path:
     """Verify FILE and keep its report.json as ``reports/<name>/baseline.json`` (or OUT)."""
     from circuitspec.checkpoints import baseline
 
-    return baseline(file, out, _checkpoint(checkpoint), console=_console())
+    return baseline(file, out, _checkpoint(checkpoint), seed=seed, console=_console())
 
 
 def diff_command(base: Path, new: Path, hypothesis: Path | None = None) -> int:
@@ -44,14 +46,18 @@ def diff_command(base: Path, new: Path, hypothesis: Path | None = None) -> int:
 
 
 def regress_command(
-    file: Path, checkpoints: str | None = None, out: Path | None = None, allow_inconclusive: bool = False
+    file: Path,
+    checkpoints: str | None = None,
+    out: Path | None = None,
+    allow_inconclusive: bool = False,
+    seed: int | None = None,
 ) -> int:
-    """Verify FILE on each checkpoint and write the claims × checkpoints matrix; verify's exit code
-    on the last checkpoint."""
+    """Verify FILE on each checkpoint and write the claims × checkpoints matrix; the worst of
+    verify's exit codes over the checkpoints."""
     from circuitspec.checkpoints import regress
 
     return regress(
-        file, checkpoints, out=out, allow_inconclusive=allow_inconclusive, console=_console()
+        file, checkpoints, out=out, seed=seed, allow_inconclusive=allow_inconclusive, console=_console()
     ).exit_code
 
 
@@ -70,10 +76,11 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--out", "-o", help="where to write the baseline JSON")
         ] = None,
         checkpoint: Annotated[str | None, typer.Option(help="model checkpoint to verify")] = None,
+        seed: Annotated[int | None, typer.Option(help="override the hypothesis' seed")] = None,
     ) -> None:
         """Verify FILE and keep its report.json as reports/<name>/baseline.json."""
         try:
-            baseline_command(file, out, checkpoint)
+            baseline_command(file, out, checkpoint, seed)
         except CircuitSpecError as error:
             raise _fail(error) from None
 
@@ -103,10 +110,12 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--out", "-o", help="output folder (default reports/<name>)")
         ] = None,
         allow_inconclusive: Annotated[bool, typer.Option(help="inconclusive counts as passed")] = False,
+        seed: Annotated[int | None, typer.Option(help="override the hypothesis' seed")] = None,
     ) -> None:
-        """Verify FILE on each checkpoint; write regression.{json,md,html} and per-checkpoint reports."""
+        """Verify FILE on each checkpoint; write regression.{json,md,html} and per-checkpoint reports.
+        Exit code: the worst over the checkpoints (1 when a claim fails at any of them)."""
         try:
-            code = regress_command(file, checkpoints, out, allow_inconclusive)
+            code = regress_command(file, checkpoints, out, allow_inconclusive, seed)
         except CircuitSpecError as error:
             raise _fail(error) from None
         raise typer.Exit(code)

@@ -30,6 +30,7 @@ from .context import PassCounter, RunContext, release_runs
 from .edits import start_hooks
 from .metrics import make_metric
 from .models import LoadedModel
+from .progress import ClaimProgress
 from .prompts import PromptSet, build_prompt_set
 from .shared_runs import link_to_superset
 
@@ -134,16 +135,9 @@ def run_claims(
     shared = _prompt_sets(graph, loaded, rows, split)
     last_use = _last_uses(graph, shared, split)
     results: dict[str, Measurement] = {}
-    started = time.perf_counter()
-    bar = task = None
+    reporter = ClaimProgress(len(graph.claims)) if progress else None
     try:
         for done, claim in enumerate(graph.claims):
-            if progress and bar is None and time.perf_counter() - started > 1.0:
-                from rich.progress import Progress
-
-                bar = Progress(transient=True)
-                bar.start()
-                task = bar.add_task("measuring claims", total=len(graph.claims), completed=done)
             prompts, counter, cache = shared[prompt_key(graph, claim, split)]
             if isinstance(prompts, str):
                 results[claim.id] = Measurement(claim.id, claim.kind, 0, error=prompts, seed=seed)
@@ -152,11 +146,11 @@ def run_claims(
             for templates, last in last_use.items():
                 if last == done:  # no claim left reads this prompt set's runs
                     release_runs(shared[templates][2])
-            if bar is not None and task is not None:
-                bar.update(task, advance=1, description=f"measured {claim.id}")
+            if reporter is not None:
+                reporter.measured(done + 1, claim.id, results[claim.id].cost.forward_passes)
     finally:
-        if bar is not None:
-            bar.stop()
+        if reporter is not None:
+            reporter.close()
     return results
 
 

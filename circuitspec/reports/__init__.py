@@ -5,15 +5,20 @@ No torch here: reports read numpy arrays and statistics outcomes only.
 
 from __future__ import annotations
 
+import importlib
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .atomic import ReportSet, atomic_write_bytes, atomic_write_text, check_output_file
-from .html_report import render_html
-from .json_report import REPORT_SCHEMA_VERSION, build_report_dict, render_json
-from .junit import junit_xml, write_junit
-from .markdown import render_markdown
-from .model import ReportInput, build_report_input, package_versions
-from .table import print_verdict_table, verdict_table
+
+if TYPE_CHECKING:  # imported on first use (see __getattr__): rendering pulls in matplotlib and scipy
+    from .html_report import render_html
+    from .json_report import REPORT_SCHEMA_VERSION, build_report_dict, render_json
+    from .junit import junit_xml, write_junit
+    from .markdown import render_markdown
+    from .model import ReportInput, build_report_input, package_versions
+    from .table import print_verdict_table, verdict_table
 
 __all__ = [
     "REPORT_FILES",
@@ -55,10 +60,11 @@ def write_reports(
     :func:`report_set` already prepared (folder checked, lock held) before the run; it stays open.
     Returns ``{"json": ..., "md": ..., "html": ...}`` (stable paths ``<out_dir>/report.*``).
     """
+    this = sys.modules[__name__]  # the renderers through __getattr__: imported on first use, patchable
     texts = {
-        "json": render_json(report_input),
-        "md": render_markdown(report_input),
-        "html": render_html(report_input),
+        "json": this.render_json(report_input),
+        "md": this.render_markdown(report_input),
+        "html": this.render_html(report_input),
     }
     files = {REPORT_FILES[key]: text for key, text in texts.items()}
     if prepared is not None:
@@ -67,3 +73,30 @@ def write_reports(
         with report_set(out_dir) as reports:
             written = reports.publish(files)
     return {key: written[REPORT_FILES[key]] for key in texts}
+
+
+_EXPORTS = {
+    "render_html": "html_report",
+    "REPORT_SCHEMA_VERSION": "json_report",
+    "build_report_dict": "json_report",
+    "render_json": "json_report",
+    "junit_xml": "junit",
+    "write_junit": "junit",
+    "render_markdown": "markdown",
+    "ReportInput": "model",
+    "build_report_input": "model",
+    "package_versions": "model",
+    "print_verdict_table": "table",
+    "verdict_table": "table",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module defining ``name`` on first use, so that ``circuitspec diff`` (which reads
+    reports) imports neither matplotlib nor scipy.stats."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

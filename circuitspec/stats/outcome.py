@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+# Below this a p-value says only "far smaller than anything double precision resolves": printed
+# as '< 1e-16' everywhere (reasons, tables, reports), never as a meaningless 9.13e-153. Here, not in
+# verdicts.py, so that reports format p-values without importing scipy.stats (`circuitspec diff`).
+P_FLOOR = 1e-16
+
 __all__ = ["ClaimOutcome", "Interval", "PointOutcome", "Verdict"]
 
 # "error": the claim could not be measured (an engine exception, NaN/Inf, a missing array) —

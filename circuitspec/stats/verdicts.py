@@ -16,7 +16,7 @@ from scipy import stats
 
 from circuitspec.spec.expectations import Expectation
 
-from .outcome import Interval, Verdict
+from .outcome import P_FLOOR, Interval, Verdict
 
 __all__ = [
     "compare_verdict",
@@ -34,10 +34,6 @@ def format_number(value: float) -> str:
     """Three significant digits, the way numbers appear in reasons ('0.412', '-3.1e-05')."""
     return f"{value:.3g}"
 
-
-# Below this a p-value says only "far smaller than anything double precision resolves": printed
-# as '< 1e-16' everywhere (reasons, tables, reports), never as a meaningless 9.13e-153.
-P_FLOOR = 1e-16
 
 
 def format_p(p: float) -> str:
