@@ -59,6 +59,7 @@ def run_verification(
     progress: bool = True,
     loaded_model: Any = None,
     split: str | None = None,
+    model_overrides: dict[str, str] | None = None,
 ) -> Verification:
     """Load, compile, run and evaluate every claim of one hypothesis file (``split``: every claim on
     that row split, as ``verify --split``)."""
@@ -77,7 +78,8 @@ def run_verification(
 
     from circuitspec.engine.planner import run_claims
 
-    model = loaded_model or load_hypothesis_model(spec.model, hypothesis.base_dir, checkpoint)
+    model_spec = spec.model.model_copy(update=model_overrides) if model_overrides else spec.model
+    model = loaded_model or load_hypothesis_model(model_spec, hypothesis.base_dir, checkpoint)
     _choose_cpu_threads(model.model)
     if model.shape != graph.shape:  # the weights are the final word on the shape
         graph = compile_hypothesis(hypothesis, shape=model.shape)
@@ -194,9 +196,11 @@ def verify(
     console: Any = None,
     allow_errors: bool = False,
     split: str | None = None,
+    model_overrides: dict[str, str] | None = None,
 ) -> int:
     """Run a hypothesis, write its reports, print the verdict table; return the exit code.
 
+    ``model_overrides`` replaces fields of the file's ``model:`` for this run (``device``, ``dtype``).
     Raises :class:`CircuitSpecError` on bad input (the CLI turns it into one line and exit 2).
     """
     from circuitspec.reports import build_report_input, check_output_file, report_set
@@ -214,7 +218,14 @@ def verify(
 
         load_report(baseline)
     with report_set(out_dir) as prepared:  # folder writable, lock held; removed again on SIGINT / SIGTERM
-        result = run_verification(path, checkpoint=checkpoint, seed=seed, progress=progress, split=split)
+        result = run_verification(
+            path,
+            checkpoint=checkpoint,
+            seed=seed,
+            progress=progress,
+            split=split,
+            model_overrides=model_overrides,
+        )
         paths = write_run_outputs(
             build_report_input(result),
             result.outcomes,

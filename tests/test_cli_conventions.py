@@ -176,3 +176,34 @@ def test_diff_imports_neither_scipy_stats_nor_matplotlib(tmp_path: Path) -> None
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=False
     )
     assert done.stdout.splitlines()[-1] == "EXIT 0 HEAVY -", done.stdout + done.stderr
+
+
+def test_verify_overrides_device_and_dtype_for_one_run(tmp_path):
+    import json
+
+    out = tmp_path / "out"
+    args = ["verify", "hypotheses/zoo/suppression.yaml", "-o", str(out)]
+    args += ["--device", "cpu", "--dtype", "float64"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    model = json.loads((out / "report.json").read_text(encoding="utf-8"))["model"]
+    assert model["dtype"] == "float64" and model["device"] == "cpu"  # the file says float32 / auto
+
+
+def test_a_bad_device_is_one_line(tmp_path):
+    args = ["verify", "hypotheses/zoo/suppression.yaml", "-o", str(tmp_path / "out"), "--device", "gpu0"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    line = result.output.strip()
+    assert "\n" not in line and "--device 'gpu0' is not a device (valid: auto, cpu, cuda" in line
+
+
+def test_a_bad_dtype_is_one_line_at_the_console(tmp_path):
+    hypothesis = Path("hypotheses/zoo/suppression.yaml").resolve()
+    args = ["verify", str(hypothesis), "-o", str(tmp_path / "out"), "--dtype", "int8"]
+    done = subprocess.run(
+        [sys.executable, "-m", "circuitspec.cli.main", *args], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 2, done.stderr
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert len(lines) == 1 and "int8" in lines[0], lines

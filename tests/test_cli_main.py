@@ -99,8 +99,11 @@ def test_verify_passes_options_to_the_pipeline_and_returns_its_code(monkeypatch:
         "seed": 7,
         "allow_errors": False,
         "split": "explore",
+        "model_overrides": {},
     }
-    runner.invoke(app, ["verify", str(SENTIMENT), "--checkpoint", "final"])
+    overrides = ["--device", "cuda:1", "--dtype", "bfloat16"]
+    runner.invoke(app, ["verify", str(SENTIMENT), "--checkpoint", "final", *overrides])
+    assert calls[-1][1]["model_overrides"] == {"device": "cuda:1", "dtype": "bfloat16"}
     assert calls[-1][1]["checkpoint"] == "final" and calls[-1][1]["out"] is None
 
 

@@ -6,6 +6,7 @@ imports the pipeline lazily.
 
 from __future__ import annotations
 
+import re
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -82,6 +83,26 @@ class RowSplit(StrEnum):
     explore = "explore"
     test = "test"
     all = "all"
+
+
+class WeightsDtype(StrEnum):
+    """``verify --dtype``: the weights' dtype, as ``model.dtype``."""
+
+    float32 = "float32"
+    float64 = "float64"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:[0-9]+)?)$")
+
+
+def model_overrides(device: str | None, dtype: str | None) -> dict[str, str]:
+    """The ``model:`` fields ``verify --device/--dtype`` replace for one run; a bad device is one line."""
+    if device is not None and not _DEVICE.match(device):
+        raise CircuitSpecError(f"--device '{device}' is not a device (valid: auto, cpu, cuda, cuda:N, mps)")
+    overrides = {"device": device, "dtype": dtype}
+    return {key: value for key, value in overrides.items() if value is not None}
 
 
 def _bad_input(error: CircuitSpecError) -> typer.Exit:
@@ -206,6 +227,10 @@ def verify(
         RowSplit | None,
         typer.Option(help="run every claim on these rows (default: the split thresholds were not set on)"),
     ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="override model.device: auto, cpu, cuda, cuda:N or mps")
+    ] = None,
+    dtype: Annotated[WeightsDtype | None, typer.Option(help="override model.dtype")] = None,
 ) -> None:
     """Run every claim on the model and report verdicts (exit 1 when a claim fails, 2 on an error)."""
     from circuitspec.pipeline import verify as run_verify
@@ -221,6 +246,7 @@ def verify(
             seed=seed,
             allow_errors=allow_errors,
             split=split.value if split is not None else None,
+            model_overrides=model_overrides(device, dtype.value if dtype is not None else None),
         )
     except CircuitSpecError as exc:
         raise _bad_input(exc) from None
