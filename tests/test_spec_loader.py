@@ -282,6 +282,7 @@ BAD_INPUTS: list[tuple[str, str | bytes, str, str | None]] = [
     ),
     ("binary garbage", b"name: x\n\x00\x01\x02\xff\xfe garbage", "not UTF-8", None),
     ("control characters", "name: x\nmodel: \x00\x01\n", "control character", "model:"),
+    ("lone surrogate", _mutate("name: base", 'name: "\\ud800\\udc00"'), "surrogate U+D800", "name: \""),
     ("alias bomb", BLOOM, "anchors and aliases", "a: &a"),
     ("custom tag", _mutate("name: base", "name: !!python/name:os.system base"), "YAML tag", "name: !!python"),
     ("two documents", BASE + "---\nname: other\n", "one YAML document", "---"),

@@ -171,18 +171,22 @@ def _refuse_invisible_characters(text: str, file: str) -> None:
     )
 
 
-_HIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|" + _INVISIBLE.pattern)
+# C0 controls, the invisible characters above, and lone surrogates (a YAML escape such as "\ud800",
+# which no UTF-8 text can hold)
+_HIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]|" + _INVISIBLE.pattern)
 
 
 def _refuse_hidden_characters(node: Any, loaded: LoadedHypothesis, loc: Loc = ()) -> None:
-    """A control or bidirectional character in any key or string value (a NUL would end a path)."""
+    """A control, bidirectional or surrogate character in any key or string value (a NUL would end a
+    path; a lone surrogate cannot be encoded)."""
     items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
     for key, value in items:
         for text in (key, value):
             found = _HIDDEN.search(text) if isinstance(text, str) else None
             if found:
+                what = "surrogate" if "\ud800" <= found.group() <= "\udfff" else "control character"
                 raise loaded.error(
-                    f"{key}: control character U+{ord(found.group()):04X} in {text!r}; remove it",
+                    f"{key}: {what} U+{ord(found.group()):04X} in {text!r}; remove it",
                     (*loc, key),
                     at_key=text is key,
                 )
