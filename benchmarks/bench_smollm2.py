@@ -109,6 +109,7 @@ import gc; gc.collect()
 before_mb = psutil.Process().memory_info().rss / 2**20
 sampler = Sampler(); sampler.start()
 start = time.perf_counter()
+floor = layer_passes = None
 if sys.argv[2] == "behaviour":
     data = hypothesis.spec.data
     templates = [t.id for t in data.templates]
@@ -126,8 +127,6 @@ else:
         from pass_floor import pass_floor
         floor = pass_floor(graph, {k: m.n_prompts for k, m in results.items()})
         layer_passes = sum(getattr(m.cost, "layer_passes", float("nan")) for m in ms)
-floor = locals().get("floor")
-layer_passes = locals().get("layer_passes")
 seconds = time.perf_counter() - start
 sampler.running = False; sampler.join()
 print("RESULT " + json.dumps({

@@ -8,9 +8,10 @@ held-out split, see docs/smollm2_sentiment.md) and ``gemma3_sentiment.yaml`` (an
 verified against their baselines by scripts/verify-bundled.sh instead.
 """
 
+import pytest
+
 collect_ignore_glob = ["*_wrong*.yaml", "smollm2_*.yaml", "gemma3_*.yaml"]
 
-import pytest  # noqa: E402
 
 # Claims recorded as inconclusive on their held-out rows (their docs say why, and the thresholds were not
 # moved after seeing those rows): expected failures here, so a change to pass shows as XPASS; a change

@@ -284,6 +284,21 @@ def _bert_dir(tmp_path: Path) -> Path:
     return model
 
 
+def _validate_refuses_zeppelin(path, text, known):
+    """``validate`` on ``text`` stops at the row holding 'zeppelin' in one line, exit 2, and passes once
+    that word is replaced by ``known``; returns the error line."""
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2, result.output
+    line = next(i for i, row in enumerate(text.splitlines(), start=1) if "zeppelin" in row)
+    assert result.output.startswith(f"{path}:{line}:"), result.output
+    assert result.output.count("\n") == 1, result.output
+    path.write_text(text.replace("zeppelin", known), encoding="utf-8")
+    result_after = CliRunner().invoke(app, ["validate", str(path)])
+    assert result_after.exit_code == 0, result_after.output
+    return result.output
+
+
 def test_validate_refuses_an_unknown_word_without_loading_the_model(tmp_path):
     _bert_dir(tmp_path)
     text = (
@@ -294,17 +309,9 @@ def test_validate_refuses_an_unknown_word_without_loading_the_model(tmp_path):
         "claims:\n  - {id: c, kind: attention, targets: L1H0, source: noun, destination: colour, "
         "expect: mean > 0}\n"
     )
-    path = tmp_path / "enc.yaml"
-    path.write_text(text, encoding="utf-8")
-    result = CliRunner().invoke(app, ["validate", str(path)])
-    assert result.exit_code == 2, result.output
-    line = text.splitlines().index("    - {colour: red, filler: old, noun: zeppelin}") + 1
-    assert result.output.startswith(f"{path}:{line}:"), result.output
-    assert "word 'zeppelin' is not in the tokenizer's vocabulary" in result.output
-    assert "template 'bought'" in result.output and result.output.count("\n") == 1
-    path.write_text(text.replace("zeppelin", "car"), encoding="utf-8")
-    result = CliRunner().invoke(app, ["validate", str(path)])
-    assert result.exit_code == 0, result.output
+    output = _validate_refuses_zeppelin(tmp_path / "enc.yaml", text, known="car")
+    assert "word 'zeppelin' is not in the tokenizer's vocabulary" in output
+    assert "template 'bought'" in output
 
 
 def test_validate_refuses_an_unknown_word_of_the_bundled_toy_model(tmp_path):
@@ -316,12 +323,4 @@ def test_validate_refuses_an_unknown_word_of_the_bundled_toy_model(tmp_path):
         "      desired: ' {w_con}'\n      undesired: ' {w_ori}'\n"
         "claims:\n  - {id: c, kind: attribution, targets: L1H0, expect: mean > 0}\n"
     )
-    path = tmp_path / "toy.yaml"
-    path.write_text(text, encoding="utf-8")
-    result = CliRunner().invoke(app, ["validate", str(path)])
-    assert result.exit_code == 2, result.output
-    line = next(i for i, row in enumerate(text.splitlines(), start=1) if "zeppelin" in row)
-    assert result.output.startswith(f"{path}:{line}:"), result.output
-    assert "'zeppelin'" in result.output and result.output.count("\n") == 1
-    path.write_text(text.replace("zeppelin", "good"), encoding="utf-8")
-    assert CliRunner().invoke(app, ["validate", str(path)]).exit_code == 0
+    assert "'zeppelin'" in _validate_refuses_zeppelin(tmp_path / "toy.yaml", text, known="good")

@@ -60,25 +60,15 @@ def finite_numbers(values: list[float], what: str) -> list[float]:
     return values
 
 
-def _accepts_bool(annotation: Any) -> bool:
-    if annotation is bool or annotation is Any:
+def _admits(annotation: Any, wanted: tuple[Any, ...]) -> bool:
+    """Whether ``annotation`` is one of ``wanted``, or an ``Annotated`` / union holding one."""
+    if annotation in wanted:
         return True
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
-        return _accepts_bool(typing.get_args(annotation)[0])
+        return _admits(typing.get_args(annotation)[0], wanted)
     if origin in (typing.Union, types.UnionType):
-        return any(_accepts_bool(a) for a in typing.get_args(annotation))
-    return False
-
-
-def _numeric(annotation: Any) -> bool:
-    if annotation in (int, float):
-        return True
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _numeric(typing.get_args(annotation)[0])
-    if origin in (typing.Union, types.UnionType):
-        return any(_numeric(a) for a in typing.get_args(annotation))
+        return any(_admits(a, wanted) for a in typing.get_args(annotation))
     return False
 
 
@@ -89,7 +79,7 @@ def bool_given_for_number(value: Any, annotation: Any) -> bool:
     level into lists and dicts (``alphas: [0, true]``).
     """
     if isinstance(value, bool):
-        return _numeric(annotation) and not _accepts_bool(annotation)
+        return _admits(annotation, (int, float)) and not _admits(annotation, (bool, Any))
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
         return any(

@@ -60,9 +60,9 @@ def attention_output_reader(
     """``read`` moved before block ``layer``'s attention output norm where it has one (Gemma 2/3's
     ``ln1_post``), with the clean run's cached scale at the end token, so the heads' writes map to the
     logits linearly and still sum to the attention output's share; else ``read`` itself."""
-    weight = ctx.adapter.attention_output_norm_weight(layer)
     if not ctx.adapter.arch.sublayer_output_norms:
         return read
+    weight = ctx.adapter.attention_output_norm_weight(layer)
     scale = cache[f"blocks.{layer}.ln1_post.hook_scale"]  # [n, pos, 1]
     ends = ctx.prompts.lengths - 1 if scale.shape[1] > 1 else torch.zeros_like(ctx.prompts.lengths)
     read = read * weight if weight is not None else read
