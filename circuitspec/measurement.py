@@ -14,6 +14,7 @@ import numpy as np
 
 __all__ = [
     "AttentionPattern",
+    "AttentionRow",
     "HeadGrid",
     "Measurement",
     "PlotPayload",
@@ -78,6 +79,22 @@ class TargetValues:
 PlotPayload = HeadGrid | AttentionPattern | TargetValues
 
 
+@dataclass(frozen=True)
+class AttentionRow:
+    """One head's attention from one query position over one prompt's tokens (a report's attention view).
+
+    Kept for a few prompts per attention claim only (rows, not whole patterns), so it costs no pass:
+    the probabilities are read from the shared clean run the claim already cached.
+    """
+
+    prompt: int  # index into the claim's prompts (aligned with ``Measurement.prompt_labels``)
+    head: str  # e.g. "L0H0"
+    query: int  # the query position the probabilities are read from
+    tokens: list[str]  # the prompt's tokens, decoded one by one
+    probs: list[float]  # P(query attends to each token), aligned with ``tokens``
+    roles: dict[str, int] = field(default_factory=dict)  # role → position in this prompt ("end" included)
+
+
 @dataclass
 class Measurement:
     """Per-prompt arrays for one claim.
@@ -95,8 +112,11 @@ class Measurement:
     ``sweep`` holds one :class:`SweepPoint` per x for sweeps (scaling α, logit-lens layer);
     ``random_baseline`` the claim statistic on each of N random circuits of the same size;
     ``plots`` the typed plot payloads the reports draw; ``extra`` plain notes (counts, the reason
-    a random baseline is unavailable, ...), never read by the reports; ``seed`` the seed the
-    claim's resampling and random circuits used.
+    a random baseline is unavailable, ...; generation claims' texts under ``"generated"``, steering
+    claims' random-direction means under ``"random_direction_means"``, both drawn by the reports); ``seed`` the seed the
+    claim's resampling and random circuits used. ``prompt_labels`` names each prompt (its text),
+    aligned with the per-prompt arrays, so a report can show which prompts gave the extreme values;
+    ``attention_rows`` holds an attention claim's view of a few prompts (:class:`AttentionRow`).
     """
 
     claim_id: str
@@ -111,3 +131,5 @@ class Measurement:
     cost: RunCost = field(default_factory=RunCost)
     seed: int | None = None
     error: str | None = None  # set when the claim could not be measured (an "error" verdict, never a fail)
+    prompt_labels: list[str] = field(default_factory=list)  # per prompt, aligned with ``arrays``
+    attention_rows: list[AttentionRow] = field(default_factory=list)

@@ -39,6 +39,7 @@ class Verification:
     seconds: float = 0.0
     timings: dict = field(default_factory=dict)
     split: dict = field(default_factory=dict)  # the row split verdicts used (spec.splits.split_summary)
+    prompt_sample: list = field(default_factory=list)  # first prompt per template (engine.prompt_sample)
 
     @property
     def verdicts(self) -> dict[str, str]:
@@ -76,19 +77,26 @@ def run_verification(
     rows = load_rows(spec.data, hypothesis.base_dir, hypothesis=hypothesis)
     check_run_split(spec, split, rows, graph.claims)
 
-    from circuitspec.engine.planner import run_claims
+    from circuitspec.engine.progress import phase, say  # lines and a heartbeat when verify opened a log
 
     model_spec = spec.model.model_copy(update=model_overrides) if model_overrides else spec.model
-    model = loaded_model or load_hypothesis_model(model_spec, hypothesis.base_dir, checkpoint)
+    say(f"{spec.name}: {len(graph.claims)} claims, {len(rows)} data rows")
+    with phase(f"loading the model ({_model_words(model_spec, checkpoint)})", "model loaded"):
+        from circuitspec.engine.planner import run_claims  # imports torch and TransformerLens
+
+        model = loaded_model or load_hypothesis_model(model_spec, hypothesis.base_dir, checkpoint)
     _choose_cpu_threads(model.model)
     if model.shape != graph.shape:  # the weights are the final word on the shape
         graph = compile_hypothesis(hypothesis, shape=model.shape)
     check_vocabulary(spec.data, rows, model.tokenizer.unknown_words)  # before any pass: <unk> is bad input
-    measurements = run_claims(
-        graph, model, rows, hypothesis.base_dir, progress=progress, seed=seed, split=split
-    )
-
-    outcomes = _judge(graph, measurements, seed, split)
+    n = len(graph.claims)
+    with phase(f"measuring {n} claims", f"measured {n} claims"):
+        measurements = run_claims(
+            graph, model, rows, hypothesis.base_dir, progress=progress, seed=seed, split=split
+        )
+    with phase(f"judging {n} claims (intervals, family-wise correction)", "verdicts"):
+        outcomes = _judge(graph, measurements, seed, split)
+    sample = _prompt_sample(spec, rows, model.tokenizer, split)
     return Verification(
         hypothesis=hypothesis,
         graph=graph,
@@ -100,7 +108,28 @@ def run_verification(
         checkpoint=checkpoint,
         seconds=time.perf_counter() - started,
         split=split_summary(spec, rows, split),
+        prompt_sample=sample,
     )
+
+
+def _model_words(model_spec: Any, checkpoint: int | str | None) -> str:
+    """``bundled toy_sentiment, checkpoint final``: where the model comes from, for the progress log."""
+    fields = ("bundled", "name", "package", "gguf", "path")
+    source = next((f"{f} {getattr(model_spec, f)}" for f in fields if getattr(model_spec, f, None)), "model")
+    return source if checkpoint is None else f"{source}, checkpoint {checkpoint}"
+
+
+def _prompt_sample(spec: Any, rows: Any, tokenizer: Any, split: str | None) -> list[dict]:
+    """The first prompt of each template on the split verdicts use, as ``circuitspec prompts`` shows it
+    (the report's "what was run"); tokenization only, no forward pass."""
+    from circuitspec.engine.prompt_sample import sample_prompts
+    from circuitspec.spec.splits import default_split, select_rows
+
+    try:
+        chosen = select_rows(rows, spec.data, split or default_split(spec))
+        return sample_prompts(spec.data, chosen, tokenizer)
+    except Exception:  # a view of the run: it must never lose the verdicts
+        return []
 
 
 def _judge(graph: Any, measurements: dict[str, Any], seed: int, split: str | None) -> list[Any]:
@@ -183,6 +212,18 @@ def exit_code(outcomes: list[Any], allow_inconclusive: bool = False, allow_error
     return 0 if all(v in ok for v in verdicts) else 1
 
 
+def _plot_progress(log: Any, progress: bool) -> Any:
+    """The report's ``progress(done, total)`` for its plots: lines on the run log off a terminal,
+    one line rewritten in place on a terminal (``html_report.plot_progress``), none without progress."""
+    if log is not None and log.heartbeat:
+        return log.steps("drew plots")
+    if progress:
+        from circuitspec.reports.html_report import plot_progress
+
+        return plot_progress()
+    return None
+
+
 def verify(
     path: str | Path,
     *,
@@ -203,6 +244,7 @@ def verify(
     ``model_overrides`` replaces fields of the file's ``model:`` for this run (``device``, ``dtype``).
     Raises :class:`CircuitSpecError` on bad input (the CLI turns it into one line and exit 2).
     """
+    from circuitspec.engine.progress import phase, run_log
     from circuitspec.reports import build_report_input, check_output_file, report_set
     from circuitspec.reports.outputs import write_run_outputs
     from circuitspec.reports.table import make_console
@@ -217,24 +259,20 @@ def verify(
         from circuitspec.regress.diff import load_report
 
         load_report(baseline)
-    with report_set(out_dir) as prepared:  # folder writable, lock held; removed again on SIGINT / SIGTERM
-        result = run_verification(
-            path,
-            checkpoint=checkpoint,
-            seed=seed,
-            progress=progress,
-            split=split,
-            model_overrides=model_overrides,
-        )
-        paths = write_run_outputs(
-            build_report_input(result),
-            result.outcomes,
-            prepared,
-            console,
-            name=name,
-            junit=junit,
-            allow_inconclusive=allow_inconclusive,
-        )
+    with report_set(out_dir) as prepared, run_log(progress) as log:  # lock held; removed on SIGINT / SIGTERM
+        run: dict[str, Any] = {"checkpoint": checkpoint, "seed": seed, "split": split}
+        result = run_verification(path, progress=progress, model_overrides=model_overrides, **run)
+        with phase("writing the reports", "reports written"):
+            paths = write_run_outputs(
+                build_report_input(result),
+                result.outcomes,
+                prepared,
+                console,
+                name=name,
+                junit=junit,
+                allow_inconclusive=allow_inconclusive,
+                progress=_plot_progress(log, progress),
+            )
     code = exit_code(result.outcomes, allow_inconclusive, allow_errors)
     if baseline:
         from circuitspec.regress.diff import diff_reports

@@ -23,6 +23,7 @@ class TextTokenizer:
     pad_id: int
     eos_id: int | None = None
     sep_id: int | None = None  # appended to every prompt when not None (BERT's [SEP])
+    chat_template: str | None = None  # the model's Jinja chat template, where it has one (generation)
 
     def encode(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
         """Token ids and character spans of ``text`` (no special tokens added)."""
@@ -75,7 +76,14 @@ class TextTokenizer:
         pad_id = hf_tokenizer.pad_token_id
         if pad_id is None:
             pad_id = hf_tokenizer.eos_token_id if hf_tokenizer.eos_token_id is not None else 0
-        return cls(backend=backend, bos_id=bos_id, pad_id=int(pad_id), eos_id=hf_tokenizer.eos_token_id)
+        template = getattr(hf_tokenizer, "chat_template", None)
+        return cls(
+            backend=backend,
+            bos_id=bos_id,
+            pad_id=int(pad_id),
+            eos_id=hf_tokenizer.eos_token_id,
+            chat_template=template if isinstance(template, str) else None,
+        )
 
     @classmethod
     def _with_specials(cls, backend: Tokenizer, bos: str | None, pad: str, eos: str | None) -> TextTokenizer:

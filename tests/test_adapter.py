@@ -21,7 +21,7 @@ from circuitspec.engine.architecture import Architecture
 from tests.helpers.tiny import make_tiny_encoder, make_tiny_model
 
 ENGINE = Path(__file__).resolve().parents[1] / "circuitspec" / "engine"
-MAY_TOUCH_THE_MODEL = {"adapter.py", "architecture.py", "models.py", "encoder.py"}
+MAY_TOUCH_THE_MODEL = {"adapter.py", "adapter_generation.py", "architecture.py", "models.py", "encoder.py"}
 # Model internals: weights and modules, TransformerLens' run helpers, its config and hook registry,
 # sae-lens' spliced dictionaries and the encoder flag.
 INTERNALS = {

@@ -24,20 +24,28 @@ PACKAGE = Path(__file__).resolve().parents[1] / "circuitspec"
 # Each unit (a subpackage or a top-level module of circuitspec) and the units it may import.
 # The table itself must be acyclic (test_layering_table_is_acyclic), so obeying it rules out cycles
 # between units; cycles between modules inside one unit are checked separately.
-TORCH_FREE = {"errors", "tokenizer", "measurement", "spec", "claims", "graph", "stats", "reports", "regress"}
+TORCH_FREE = {
+    "errors", "tokenizer", "measurement", "spec", "claims", "graph", "stats", "reports", "regress",
+    "directions", "text_metrics",
+}  # fmt: skip
 ALLOWED: dict[str, set[str]] = {
     "__init__": set(),
     "errors": set(),
     "tokenizer": set(),  # TextTokenizer: below the zoo and the engine, torch-free
     "measurement": {"errors"},  # the engine → stats contract
     "spec": {"errors"},
-    "claims": {"spec", "measurement", "errors"},  # the registry names engine functions by string only
+    # the registry names engine functions by string only; directions: a steering file's width
+    "claims": {"spec", "measurement", "directions", "errors"},
     "zoo": {"spec", "tokenizer", "errors"},  # shapes torch-free at import; weights built lazily
     "graph": {"spec", "claims", "zoo", "errors"},
     "stats": {"spec", "measurement", "errors"},
     "reports": {"spec", "claims", "graph", "measurement", "stats", "errors"},
     "regress": {"spec", "stats", "reports", "errors"},  # pure comparison of reports
-    "engine": {"spec", "claims", "graph", "zoo", "tokenizer", "measurement", "errors"},
+    "directions": {"errors"},  # directions, subspaces, maps and their files (numpy / scipy)
+    "text_metrics": {"errors"},  # scores of generated text (VADER, rapidfuzz)
+    "engine": {
+        "spec", "claims", "graph", "zoo", "tokenizer", "measurement", "directions", "text_metrics", "errors",
+    },
     "features": {"spec", "engine", "zoo", "tokenizer", "errors"},  # dictionaries: splicing, search
     "pipeline": {
         "spec", "claims", "graph", "engine", "features", "measurement", "stats", "reports", "regress",
@@ -47,7 +55,7 @@ ALLOWED: dict[str, set[str]] = {
     "pytest_plugin": {"pipeline", "spec", "stats", "errors"},
     "cli": {
         "spec", "claims", "graph", "zoo", "engine", "features", "measurement", "stats", "reports",
-        "regress", "pipeline", "checkpoints", "tokenizer", "errors",
+        "regress", "pipeline", "checkpoints", "tokenizer", "directions", "errors",
     },
 }  # fmt: skip
 

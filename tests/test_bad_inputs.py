@@ -75,11 +75,15 @@ def cli(*args: object):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
+PROGRESS_LINE = re.compile(r"\[\d\d:\d\d:\d\d\] ")  # engine/progress.py's RunLog lines
+
+
 def assert_refused(result, fragment: str = "") -> str:
-    """Exit 2, nothing on stdout, one line on stderr holding ``fragment``; returns the line."""
+    """Exit 2, nothing on stdout, one line on stderr holding ``fragment`` (besides verify's timestamped
+    progress lines, when the model was being loaded); returns the line."""
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = result.stderr.strip().splitlines()
+    lines = [line for line in result.stderr.strip().splitlines() if not PROGRESS_LINE.match(line)]
     assert len(lines) == 1, result.stderr
     assert fragment.lower() in lines[0].lower(), lines[0]
     return lines[0]

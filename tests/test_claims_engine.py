@@ -69,6 +69,6 @@ def test_toy_report_shows_head_heatmaps_and_attention_patterns(tmp_path):
         assert claim["error"] is None, claim["error"]
         plot = next(p for p in claim["plots"] if p["type"] == wanted[claim["kind"]])
         card = cards[re.sub(r"[^0-9A-Za-z_-]", "-", claim["id"])]
-        assert f'<img alt="{html.escape(plot["title"])}" src="data:image/png;base64,' in card
+        assert f'role="img" aria-label="{html.escape(plot["title"], quote=False)}"' in card  # inline SVG
         seen.add(claim["kind"])
     assert seen == set(wanted)

@@ -10,6 +10,7 @@ executes (no ``Measurement.error``) and gets a verdict.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -42,8 +43,9 @@ def test_real_gpt2_offline_fails_in_one_line(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["verify", str(SENTIMENT), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    text = " ".join(result.output.split())
+    progress = re.compile(r"\[\d\d:\d\d:\d\d\] ")  # verify's timestamped progress lines (RunLog)
+    lines = [line for line in result.output.splitlines() if line.strip() and not progress.match(line)]
+    text = " ".join(" ".join(lines).split())
     assert len(lines) <= 2, result.output  # rich may wrap the one line
     assert "not in the Hugging Face cache" in text and "downloads are off" in text
     assert "model: {path: DIR}" in text

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from pathlib import Path
@@ -116,9 +115,9 @@ def test_matrix_across_the_yaml_checkpoints(hypothesis, tmp_path):
     )
 
     html = result.paths["html"].read_text()
-    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    assert len(images) == 2  # one plot per claim
-    assert all(base64.b64decode(image).startswith(b"\x89PNG\r\n\x1a\n") for image in images)
+    plots = re.findall(r'<svg [^>]*aria-label="([^"]*) across checkpoints"', html)
+    assert len(plots) == 2 and "<img" not in html  # one inline SVG plot per claim
+    assert html.count("<svg ") == 2 and html.count("</svg>") == 2
     assert 'href="checkpoint-final/report.html"' in html
 
     table = console.export_text()

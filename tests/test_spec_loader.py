@@ -268,11 +268,11 @@ BAD_INPUTS: list[tuple[str, str | bytes, str, str | None]] = [
     ("only a comment", "# nothing here\n", "must be a mapping", None),
     ("top level is a list", "- a\n- b\n", "the top level of a hypothesis must be a mapping", None),
     (
-        "template without answers or reference",
+        "claim comparing answers on a template without them",
         _mutate('      desired: " {w_ori}"\n      undesired: " {w_con}"\n', ""),
-        "template 'neg' needs 'desired' and 'undesired' answers (or, for an encoder's embedding "
-        "metrics, a 'reference' text)",
-        "- id: neg",
+        "claim 'route' (path_patching) compares answer logits (metric 'logit_diff'), but template 'neg' "
+        "has no 'desired' / 'undesired' answers: select templates with answers in 'data' (valid: sub)",
+        "- id: route",
     ),
     (
         "template with one answer",

@@ -19,6 +19,7 @@ from circuitspec.spec import schema
 
 from . import checks, hooks, rules
 from .rules import NodeRule
+from .steering_checks import STEERING_TARGET, check_steering
 
 __all__ = ["REGISTRY", "ClaimKind", "claim_kind"]
 
@@ -102,6 +103,16 @@ _KINDS = [
     ClaimKind(
         "behaviour", schema.BehaviourClaim, f"{_ENGINE}.behaviour:measure", hooks.no_hooks,
         needs_targets=False, check=checks.check_behaviour,
+    ),
+    ClaimKind(
+        "generation", schema.GenerationClaim, f"{_ENGINE}.generation_claim:measure", hooks.no_hooks,
+        target=rules.EDITABLE, trend_variable="alpha", encoder=False,
+        encoder_reason="an encoder outputs a sentence embedding and generates no text",
+        check=checks.check_scaling,
+    ),
+    ClaimKind(
+        "steering", schema.SteeringClaim, f"{_ENGINE}.steering_claim:measure", hooks.target_hooks,
+        target=STEERING_TARGET, trend_variable="alpha", check=check_steering,
     ),
 ]  # fmt: skip
 

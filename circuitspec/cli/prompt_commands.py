@@ -53,46 +53,9 @@ def _model_type(directory: Path) -> str | None:
         return None
 
 
-def _tokens(tokenizer: Any, ids: list[int]) -> list[dict[str, Any]]:
-    return [{"index": i, "id": idx, "text": tokenizer.decode([idx])} for i, idx in enumerate(ids)]
-
-
-def _answer(tokenizer: Any, idx: int) -> dict[str, Any] | None:
-    from circuitspec.engine.prompts import NO_ANSWER
-
-    return None if idx == NO_ANSWER else {"id": idx, "text": tokenizer.decode([idx])}
-
-
-def _prompt_record(prompts: Any, i: int, roles: dict[str, int], tokenizer: Any) -> dict[str, Any]:
-    """One prompt of a :class:`PromptSet` as plain data (``roles``: its role positions)."""
-    length = int(prompts.lengths[i])
-    row = prompts.rows[i]
-    record: dict[str, Any] = {
-        "template": prompts.template_ids[i],
-        "row": getattr(row, "where", "") or None,
-        "slots": dict(row),
-        "text": prompts.texts[i],
-        "tokens": _tokens(tokenizer, prompts.tokens[i, :length].tolist()),
-        "roles": {**roles, "end": length - 1},
-        "desired": _answer(tokenizer, int(prompts.desired[i])),
-        "undesired": _answer(tokenizer, int(prompts.undesired[i])),
-        "corrupted": {
-            "text": prompts.corrupt_texts[i],
-            "tokens": _tokens(tokenizer, prompts.corrupt_tokens[i, :length].tolist()),
-            "desired": _answer(tokenizer, int(prompts.corrupt_desired[i])),
-            "undesired": _answer(tokenizer, int(prompts.corrupt_undesired[i])),
-        },
-    }
-    if prompts.reference_texts:
-        ids = prompts.reference_tokens[i].tolist()
-        while ids and ids[-1] == prompts.pad_id:  # right padding
-            ids.pop()
-        record["reference"] = {"text": prompts.reference_texts[i], "tokens": _tokens(tokenizer, ids)}
-    return record
-
-
 def collect_prompts(file: Path, template: str | None = None, n: int = 5, split: str | None = None) -> dict:
     """The first ``n`` prompts of each selected template, as ``verify`` builds them (plain data)."""
+    from circuitspec.engine.prompt_sample import prompt_record, token_roles
     from circuitspec.engine.prompts import build_prompt_set
     from circuitspec.spec.loader import load_hypothesis, load_rows
     from circuitspec.spec.splits import check_run_split, default_split, select_rows
@@ -119,10 +82,8 @@ def collect_prompts(file: Path, template: str | None = None, n: int = 5, split: 
     for tid in selected:  # per template: role positions (a set over several keeps only shared roles)
         alone = prompts if len(selected) == 1 else build([tid])
         first = prompts.template_ids.index(tid)
-        for k in range(min(n, len(alone))):
-            at = {role: int(positions[k]) for role, positions in alone.role_positions.items()}
-            roles = dict(sorted(at.items(), key=lambda item: (item[1], item[0])))  # in token order
-            shown.append(_prompt_record(prompts, first + k, roles, tokenizer))
+        for k in range(min(n, len(alone))):  # roles in token order, shared with the report's sample
+            shown.append(prompt_record(prompts, first + k, token_roles(alone, k), tokenizer))
     return {
         "hypothesis": spec.name,
         "split": used,
@@ -141,6 +102,8 @@ def _answers(record: dict[str, Any]) -> str:
     def one(answer: dict[str, Any] | None) -> str:
         return "-" if answer is None else f"{printable(repr(answer['text']))} (id {answer['id']})"
 
+    if record.get("desired") is None and record.get("undesired") is None:
+        return "none (a template for generation and attention claims)"
     return f"desired {one(record['desired'])}, undesired {one(record['undesired'])}"
 
 

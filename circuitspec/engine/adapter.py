@@ -12,20 +12,18 @@ changes. See ``docs/ARCHITECTURE.md``.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 import torch
 
 from circuitspec.errors import CircuitSpecError
 
+from .adapter_generation import Hook, KeyValueCacheMethods
 from .architecture import Architecture
 from .encoder import pool
 
 __all__ = ["HookedTransformerAdapter", "ModelAdapter", "adapt"]
-
-Hook = tuple[str | Callable[[str], bool], Callable[..., Any]]
-
 
 class ModelAdapter(Protocol):
     """What the engine needs from a model (see the module docstring)."""
@@ -95,8 +93,18 @@ class ModelAdapter(Protocol):
 
     def split_inputs(self) -> contextlib.AbstractContextManager[None]: ...
 
+    def kv_cache(self, rows: int) -> Any: ...
 
-class HookedTransformerAdapter:
+    def next_logits(
+        self,
+        tokens: torch.Tensor,
+        hooks: Sequence[Hook],
+        attention_mask: torch.Tensor,
+        cache: Any = None,
+    ) -> torch.Tensor: ...
+
+
+class HookedTransformerAdapter(KeyValueCacheMethods):
     """A TransformerLens ``HookedTransformer`` (or the project's ``SentenceEncoder``) as a model adapter."""
 
     def __init__(self, model: Any) -> None:

@@ -55,6 +55,7 @@ class RunContext:
     metric: Callable[..., torch.Tensor]
     counter: PassCounter = field(default_factory=PassCounter)
     _cache: dict[str, Any] = field(default_factory=dict)
+    tokenizer: Any = None  # the model's TextTokenizer, for claims that decode text (generation)
 
     @property
     def adapter(self) -> ModelAdapter:

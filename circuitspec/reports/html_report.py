@@ -1,18 +1,32 @@
-"""``report.html``: one self-contained page (inline CSS, plots as base64 PNG, no scripts, no network)."""
+"""``report.html``: one self-contained page (inline CSS and SVG, no scripts, no network).
+
+The page is a set of Jinja2 templates (``templates/report.html.j2`` and the partials it includes;
+autoescaped, so every user string is escaped); this module gathers what they show. Plots are
+inline SVG (``plots.render_svg``), the circuit is drawn by ``circuit_svg`` (its Mermaid text
+appears only, folded, when there is no drawing), and the prompt views come from
+``prompt_views`` (a generation claim's texts from ``generation_views``) when that module is present.
+"""
 
 from __future__ import annotations
 
-import base64
-from html import escape
-from typing import Any
+import importlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any, TextIO
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from .formatting import (
     VERDICT_COLOURS,
     VERDICT_SYMBOLS,
     VERDICTS,
+    detail_value,
     fmt,
     fmt_ci,
-    fmt_detail,
     fmt_level,
     fmt_p,
     fmt_pvalue,
@@ -21,194 +35,168 @@ from .formatting import (
 from .json_report import claim_spec_fields
 from .model import ReportInput
 from .plotdata import claim_plots, point_statistic
-from .plots import render_plot
+from .plots import render_svg
 
-__all__ = ["render_html"]
+__all__ = ["PlotProgress", "anchor", "plot_progress", "render_html"]
 
-_CSS = """
-*{box-sizing:border-box}
-body{font:15px/1.5 -apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:#1f2328;
-background:#f6f7f9;margin:0}
-main{max-width:1100px;margin:0 auto;padding:28px 24px 60px}
-h1{font-size:26px;margin:0 0 4px}
-h2{font-size:20px;margin:34px 0 12px;border-bottom:1px solid #d8dbe0;padding-bottom:4px}
-h3{font-size:17px;margin:0;display:flex;gap:10px;align-items:center;flex-wrap:wrap}
-code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}
-.sub{color:#57606a;margin:0 0 16px}
-.summary{display:flex;gap:12px;margin:16px 0 20px;flex-wrap:wrap}
-.tile{background:#fff;border:1px solid #d8dbe0;border-radius:8px;padding:10px 18px;min-width:120px}
-.tile b{display:block;font-size:26px}
-table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #d8dbe0;
-border-radius:8px;overflow:hidden}
-th,td{padding:7px 10px;border-bottom:1px solid #eceef1;text-align:left;vertical-align:top}
-th{background:#eef0f3;font-weight:600;font-size:13px;color:#424a53}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-tr.pass td:first-child{border-left:5px solid #1e7d36}
-tr.fail td:first-child{border-left:5px solid #b3261e}
-tr.inconclusive td:first-child{border-left:5px solid #a86b00}
-tr.error td:first-child{border-left:5px dashed #6f42c1}
-.pill{display:inline-block;border-radius:999px;padding:1px 11px;color:#fff;font-weight:600;font-size:13px}
-.card{background:#fff;border:1px solid #d8dbe0;border-radius:10px;padding:16px 20px;margin:0 0 18px}
-.card.fail{border-left:6px solid #b3261e}
-.card.pass{border-left:6px solid #1e7d36}
-.card.inconclusive{border-left:6px solid #a86b00}
-.card.error{border-left:6px dashed #6f42c1}
-.reason{font-size:15px;margin:10px 0;padding:8px 12px;background:#f6f7f9;border-radius:6px}
-.facts{display:grid;grid-template-columns:repeat(auto-fill,minmax(190px,1fr));gap:6px 18px;margin:10px 0}
-.facts div{font-size:13px;color:#57606a}
-.facts span{display:block;color:#1f2328;font-size:15px}
-.plots{display:flex;flex-wrap:wrap;gap:12px;margin-top:10px}
-.plots img{max-width:100%;border:1px solid #eceef1;border-radius:6px}
-.error{color:#b3261e;font-weight:600}
-pre{background:#fff;border:1px solid #d8dbe0;border-radius:8px;padding:12px;overflow:auto}
-details{margin-top:8px}
-summary{cursor:pointer;color:#424a53}
-a{color:#0b5cad;text-decoration:none}
-"""
+PlotProgress = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` after each plot is drawn (plots are most of the time)."""
 
 
-def _pill(verdict: str) -> str:
-    colour = VERDICT_COLOURS.get(verdict, "#57606a")
-    symbol = VERDICT_SYMBOLS.get(verdict, "")
-    return f'<span class="pill" style="background:{colour}">{symbol} {escape(verdict)}</span>'
+def plot_progress(stream: TextIO | None = None, every_s: float = 2.0) -> PlotProgress:
+    """A :data:`PlotProgress` printing 'rendering plots i/n' to ``stream`` (stderr): one line
+    rewritten in place on a terminal; elsewhere (CI logs) a line every ``every_s`` seconds and the last."""
+    out = stream if stream is not None else sys.stderr
+    tty, last = out.isatty(), [time.perf_counter()]
+
+    def report(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if tty:
+            print(
+                f"\rrendering plots {done}/{total}", end="\n" if done == total else "", file=out, flush=True
+            )
+        elif done == total or now - last[0] >= every_s:
+            last[0] = now
+            print(f"[{time.strftime('%H:%M:%S')}] rendering plots {done}/{total}", file=out, flush=True)
+
+    return report
 
 
-def _anchor(claim_id: str) -> str:
+def anchor(claim_id: str) -> str:
+    """The id of a claim's card (the verdict table links to it)."""
     return "claim-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in claim_id)
 
 
-def _verdict_table(r: ReportInput) -> str:
-    rows = []
-    for o in r.outcomes:
-        rows.append(
-            f'<tr class="{escape(o.verdict)}"><td><a href="#{_anchor(o.claim_id)}">'
-            f"<code>{escape(o.claim_id)}</code></a></td><td>{escape(o.kind)}</td><td><code>{escape(o.expectation)}</code></td>"
-            f'<td class="num">{escape(fmt(o.estimate))}</td><td class="num">{escape(fmt_ci(o.ci))}</td>'
-            f'<td class="num">{escape(fmt_p(o))}</td><td>{_pill(o.verdict)}</td></tr>'
-        )
-    head = (
-        "<tr><th>claim</th><th>kind</th><th>expectation</th><th>estimate</th><th>CI</th>"
-        "<th>p (adj.)</th><th>verdict</th></tr>"
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    """The templates' environment (autoescape on, undefined names are errors)."""
+    env = Environment(
+        loader=PackageLoader("circuitspec.reports", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
-    return f'<table class="verdicts">{head}{"".join(rows)}</table>'
+    env.globals.update(
+        fmt=fmt,
+        fmt_ci=fmt_ci,
+        fmt_level=fmt_level,
+        fmt_p=fmt_p,
+        fmt_pvalue=fmt_pvalue,
+        anchor=anchor,
+        colours=VERDICT_COLOURS,
+        symbols=VERDICT_SYMBOLS,
+    )
+    return env
 
 
-def _image(plot: dict[str, Any]) -> str:
-    data = base64.b64encode(render_plot(plot)).decode("ascii")
-    return f'<img alt="{escape(plot.get("title", plot["type"]))}" src="data:image/png;base64,{data}">'
+def _optional(module: str) -> Any:
+    """A sibling module that may not be installed yet (prompt views, circuit drawing), else None."""
+    try:
+        return importlib.import_module(f"{__package__}.{module}")
+    except ImportError:
+        return None
 
 
-def _fact(label: str, value: str) -> str:
-    return f"<div>{escape(label)}<span>{value}</span></div>"
+def _plot_data(r: ReportInput) -> list[list[dict[str, Any]]]:
+    """Every claim's plots, as data (cheap); drawing them is what takes time."""
+    out = []
+    for o in r.outcomes:
+        spec = r.claims.get(o.claim_id)
+        fields = claim_spec_fields(spec)
+        out.append(
+            claim_plots(
+                o, r.measurements.get(o.claim_id), fields["targets"], fields["expect"] or o.expectation, spec
+            )
+        )
+    return out
 
 
-def _claim_card(r: ReportInput, index: int) -> str:
+def _draw(plots: list[list[dict[str, Any]]], progress: PlotProgress | None) -> list[list[Markup]]:
+    """Every plot as inline SVG. Identical plots (claims made by ``each`` share their head grid) are
+    drawn once; each copy gets its own id prefix so the page's ids stay unique."""
+    total, done, drawn = sum(map(len, plots)), 0, []
+    cache: dict[str, tuple[str, str]] = {}
+    for i, claim in enumerate(plots):
+        svgs = []
+        for j, plot in enumerate(claim):
+            key = json.dumps(plot, sort_keys=True, default=str)
+            if key not in cache:
+                cache[key] = (f"d{len(cache)}", render_svg(plot, f"d{len(cache)}"))
+            first, svg = cache[key]
+            ident = f"c{i}p{j}"
+            svgs.append(
+                Markup(svg.replace(f'id="{first}-', f'id="{ident}-').replace(f"#{first}-", f"#{ident}-"))
+            )
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        drawn.append(svgs)
+    return drawn
+
+
+def _card(r: ReportInput, index: int, plots: list[Markup], views: Any) -> dict[str, Any]:
     o = r.outcomes[index]
     fields = claim_spec_fields(r.claims.get(o.claim_id))
     measurement = r.measurements.get(o.claim_id)
-    ci_note = f" <small>{o.ci.level * 100:.4g}% {escape(o.ci.method)}</small>" if o.ci else ""
-    facts = [
-        _fact("expectation", f"<code>{escape(o.expectation)}</code>"),
-        _fact("statistic", escape(o.statistic)),
-        _fact("estimate", escape(fmt(o.estimate))),
-        _fact("confidence interval", escape(fmt_ci(o.ci)) + ci_note),
-        _fact("interval level (family-wise)", escape(fmt_level(o))),
-        _fact("p raw / adjusted", f"{escape(fmt_pvalue(o.p_value))} / {escape(fmt_pvalue(o.p_adjusted))}"),
-        _fact("prompts", str(o.n_prompts)),
+    error = measurement.error if measurement is not None else None
+    prompts = views.claim_prompts_html(r, o.claim_id) if views is not None else ""
+    generation = _optional("generation_views")
+    generated = generation.generation_html(r, o.claim_id) if generation is not None else ""
+    return {
+        "outcome": o,
+        "anchor": anchor(o.claim_id),
+        "description": fields["description"],
+        "targets": fields["targets"],
+        "error": error if error and error not in o.reason else None,
+        "plots": plots,
+        "prompts": Markup(prompts),
+        "generated": Markup(generated),
+        "variable": (measurement.sweep_variable if measurement else None) or "x",
+        "point_statistic": point_statistic(o, o.expectation),
+        "details": [(str(k), detail_value(str(k), v)) for k, v in sorted(o.details.items())],
+    }
+
+
+def _run_rows(r: ReportInput) -> list[tuple[str, str, bool]]:
+    """The run table: (label, text, shown as code)."""
+    return [
+        ("hypothesis", r.hypothesis_path, True),
+        ("sha256", r.hypothesis_sha256, True),
+        *(
+            (f"model {k}", fmt(v) if isinstance(v, float) else str(v), False)
+            for k, v in sorted(r.model.items())
+        ),
+        ("seed", str(r.seed), False),
+        ("family-wise error control", r.multiple_comparisons, False),
+        ("packages", ", ".join(f"{k} {v or '—'}" for k, v in sorted(r.versions().items())), False),
     ]
-    if o.percentile is not None:
-        facts.append(_fact("percentile vs random", escape(fmt(o.percentile))))
-    if fields["targets"]:
-        facts.append(_fact("targets", ", ".join(f"<code>{escape(t)}</code>" for t in fields["targets"])))
-    parts = [
-        f'<section class="card {escape(o.verdict)}" id="{_anchor(o.claim_id)}">',
-        f"<h3><code>{escape(o.claim_id)}</code> {_pill(o.verdict)} <small>{escape(o.kind)}</small></h3>",
-    ]
-    if fields["description"]:
-        parts.append(f"<p>{escape(fields['description'])}</p>")
-    parts.append(f'<p class="reason">{escape(o.reason)}</p>')
-    if measurement is not None and measurement.error and measurement.error not in o.reason:
-        parts.append(f'<p class="error">could not measure: {escape(measurement.error)}</p>')
-    parts.append(f'<div class="facts">{"".join(facts)}</div>')
-    plots = claim_plots(o, measurement, fields["targets"], fields["expect"] or o.expectation)
-    if plots:
-        parts.append(f'<div class="plots">{"".join(_image(p) for p in plots)}</div>')
-    if o.points:
-        variable = (measurement.sweep_variable if measurement else None) or "x"
-        rows = "".join(
-            f'<tr><td class="num">{escape(str(p.x))}</td><td class="num">{escape(fmt(p.estimate))}</td>'
-            f'<td class="num">{escape(fmt_ci(p.ci))}</td></tr>'
-            for p in o.points
-        )
-        parts.append(
-            f"<details><summary>{len(o.points)} sweep points</summary><table><tr><th>{escape(variable)}</th>"
-            f"<th>{escape(point_statistic(o, o.expectation))}</th><th>CI</th></tr>{rows}</table></details>"
-        )
-    if o.details:
-        rows = "".join(
-            f"<tr><td>{escape(str(k))}</td><td>{escape(fmt_detail(k, v))}</td></tr>"
-            for k, v in sorted(o.details.items())
-        )
-        parts.append(f"<details><summary>details</summary><table>{rows}</table></details>")
-    parts.append("</section>")
-    return "".join(parts)
 
 
-def _run_table(r: ReportInput) -> str:
-    rows = [
-        ("hypothesis", f"<code>{escape(r.hypothesis_path)}</code>"),
-        ("sha256", f"<code>{escape(r.hypothesis_sha256)}</code>"),
-        *((f"model {k}", escape(str(v))) for k, v in sorted(r.model.items())),
-        ("seed", str(r.seed)),
-        ("family-wise error control", escape(r.multiple_comparisons)),
-        ("packages", escape(", ".join(f"{k} {v or '—'}" for k, v in sorted(r.versions().items())))),
-    ]
-    return "<table>" + "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
-
-
-def _cost_table(r: ReportInput) -> str:
-    rows = []
-    for o in r.outcomes:
-        m = r.measurements.get(o.claim_id)
-        if m is not None:
-            rows.append(
-                f'<tr><td><code>{escape(o.claim_id)}</code></td><td class="num">{m.cost.forward_passes}</td>'
-                f'<td class="num">{m.cost.tokens}</td><td class="num">{m.cost.seconds:.2f}</td></tr>'
-            )
-    if r.total_seconds is not None:
-        rows.append(
-            f'<tr><th>total (whole run)</th><td></td><td></td><td class="num">{r.total_seconds:.2f}</td></tr>'
-        )
-    head = "<tr><th>claim</th><th>forward passes</th><th>tokens</th><th>seconds</th></tr>"
-    return f"<table>{head}{''.join(rows)}</table>"
-
-
-def render_html(report_input: ReportInput) -> str:
-    """The whole ``report.html`` text."""
+def render_html(report_input: ReportInput, progress: PlotProgress | None = None) -> str:
+    """The whole ``report.html`` text; ``progress(done, total)`` is called after each plot."""
     r = report_input
-    verdicts = [o.verdict for o in r.outcomes]
-    counts = tally(verdicts)
-    tiles = "".join(
-        f'<div class="tile" style="border-top:4px solid {VERDICT_COLOURS[v]}"><b>{counts[v]}</b>{v}</div>'
-        for v in VERDICTS
-        if v != "error" or counts[v]
-    )
-    model = escape(str(r.model.get("source") or r.model.get("name") or ""))
-    body = [
-        f"<h1>{escape(r.hypothesis_name)}</h1>",
-        f'<p class="sub">circuitspec report · model {model} · seed {r.seed} · '
-        f"{escape(r.multiple_comparisons)} correction · {len(verdicts)} claims</p>",
-    ]
-    if r.description:
-        body.append(f"<p>{escape(r.description)}</p>")
-    body += [f'<div class="summary">{tiles}</div>', _verdict_table(r), "<h2>Claims</h2>"]
-    body += [_claim_card(r, i) for i in range(len(r.outcomes))]
-    if r.graph_text:
-        body += [f"<h2>Circuit ({escape(r.graph_format)})</h2>", f"<pre>{escape(r.graph_text)}</pre>"]
-    body += ["<h2>Run</h2>", _run_table(r), "<h2>Cost</h2>", _cost_table(r)]
+    counts = tally([o.verdict for o in r.outcomes])
+    views, drawing = _optional("prompt_views"), _optional("circuit_svg")
+    drawn = _draw(_plot_data(r), progress)
+    circuit = drawing.circuit_svg(getattr(r, "circuit", None)) if drawing is not None else None
+    costs = [(o.claim_id, m.cost) for o in r.outcomes if (m := r.measurements.get(o.claim_id)) is not None]
     return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(r.hypothesis_name)} — circuitspec report</title><style>{_CSS}</style></head>"
-        f"<body><main>{''.join(body)}</main></body></html>\n"
+        environment()
+        .get_template("report.html.j2")
+        .render(
+            r=r,
+            model=str(r.model.get("source") or r.model.get("name") or ""),
+            tiles=[(v, counts[v]) for v in VERDICTS if v != "error" or counts[v]],
+            circuit_svg=Markup(circuit) if circuit else None,
+            sample=Markup(views.prompt_sample_html(r)) if views is not None else "",
+            extra_css=Markup(
+                getattr(views, "PROMPT_VIEWS_CSS", "")
+                + getattr(_optional("generation_views"), "GENERATION_VIEWS_CSS", "")
+            ),
+            cards=[_card(r, i, drawn[i], views) for i in range(len(r.outcomes))],
+            run_rows=_run_rows(r),
+            costs=costs,
+        )
     )

@@ -131,7 +131,7 @@ def _claim_record(
         if measurement is None
         else {name: _array_summary(values) for name, values in sorted(measurement.arrays.items())},
         "plots": claim_plots(
-            outcome, measurement, fields["targets"], fields["expect"] or outcome.expectation
+            outcome, measurement, fields["targets"], fields["expect"] or outcome.expectation, spec
         ),
     }
 
@@ -195,6 +195,8 @@ def build_report_dict(report_input: ReportInput) -> dict[str, Any]:
         "graph": None
         if report_input.graph_text is None
         else {"format": report_input.graph_format, "text": report_input.graph_text},
+        "circuit": report_input.circuit,  # the component graph (graph.components.circuit_dict)
+        "prompt_sample": report_input.prompt_sample,  # first prompt per template (engine.prompt_sample)
     }
     data = jsonable(body, notes)
     data["timings"] = jsonable(_timings(report_input), notes, "$.timings")

@@ -28,7 +28,9 @@ class ReportInput:
     ``claims`` maps claim id to its spec (a ``circuitspec.spec.schema`` claim model or anything
     with ``kind``/``targets``/``expect``/``confidence`` attributes); ``measurements`` maps claim id
     to its :class:`Measurement`. ``graph_text`` is the circuit as Mermaid or DOT text
-    (``graph_format`` says which). ``total_seconds`` is the whole run's wall time.
+    (``graph_format`` says which); ``circuit`` is its component graph as JSON-able data
+    (``circuitspec.graph.components.circuit_dict``), drawn by ``reports.circuit_svg``.
+    ``total_seconds`` is the whole run's wall time.
     """
 
     hypothesis_name: str
@@ -44,9 +46,12 @@ class ReportInput:
     checkpoint: int | str | None = None
     graph_text: str | None = None
     graph_format: str = "mermaid"
+    circuit: dict[str, Any] | None = None  # the component graph (graph.components.circuit_dict)
     total_seconds: float | None = None
     packages: dict[str, str | None] | None = None  # None: read from the installed distributions
     split: dict[str, Any] = field(default_factory=dict)  # the row split verdicts used (spec.splits)
+    # the first prompt of each template as `circuitspec prompts` prints it (engine.prompt_sample records)
+    prompt_sample: list[dict[str, Any]] = field(default_factory=list)
 
     def versions(self) -> dict[str, str | None]:
         """The package versions to record (given ones, else the installed ones)."""
@@ -91,6 +96,18 @@ def _graph_text(graph: Any) -> tuple[str | None, str]:
     return None, "mermaid"
 
 
+def _circuit(graph: Any) -> dict[str, Any] | None:
+    """The component graph of a compiled circuit, or None (no graph, or it fails: the report stays)."""
+    if graph is None:
+        return None
+    try:
+        from circuitspec.graph.components import circuit_dict
+
+        return circuit_dict(graph)
+    except Exception:  # a broken drawing must not lose the whole report
+        return None
+
+
 def build_report_input(verification: Any) -> ReportInput:
     """Bundle a pipeline ``Verification`` (duck-typed) into a :class:`ReportInput`."""
     loaded = verification.hypothesis
@@ -118,6 +135,8 @@ def build_report_input(verification: Any) -> ReportInput:
         checkpoint=checkpoint,
         graph_text=graph_text,
         graph_format=graph_format,
+        circuit=_circuit(graph),
         total_seconds=getattr(verification, "seconds", None),
         split=dict(getattr(verification, "split", None) or {}),
+        prompt_sample=list(getattr(verification, "prompt_sample", None) or []),
     )

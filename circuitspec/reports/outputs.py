@@ -9,13 +9,14 @@ system temp directory, and a one-line :class:`CircuitSpecError` names both place
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from circuitspec.errors import CircuitSpecError
 
 from .atomic import ReportSet
-from .junit import write_junit
+from .junit import claim_seconds, write_junit
 from .table import print_verdict_table
 
 __all__ = ["save_fallback", "write_run_outputs"]
@@ -39,8 +40,12 @@ def write_run_outputs(
     name: str,
     junit: str | Path | None = None,
     allow_inconclusive: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Path]:
     """Publish the report set into ``prepared``, print the verdict table, write JUnit.
+
+    ``progress(done, total)``: called after each plot of the HTML page is drawn (most of the writing
+    time); ``html_report.plot_progress()`` prints 'rendering plots i/n' to stderr.
 
     On an OSError the table is printed without a report link and the reports go to
     :func:`save_fallback`; the raised error says where they are.
@@ -48,7 +53,7 @@ def write_run_outputs(
     from . import write_reports
 
     try:
-        paths = write_reports(report_input, prepared.out, prepared=prepared)
+        paths = write_reports(report_input, prepared.out, prepared=prepared, progress=progress)
     except OSError as exc:
         print_verdict_table(outcomes, console, None)
         where = _fallback_note(report_input, name)
@@ -58,7 +63,9 @@ def write_run_outputs(
     print_verdict_table(outcomes, console, paths["html"])
     if junit:
         try:
-            write_junit(outcomes, Path(junit), name, allow_inconclusive)
+            seconds = claim_seconds(getattr(report_input, "measurements", {}) or {})
+            total = getattr(report_input, "total_seconds", None)
+            write_junit(outcomes, Path(junit), name, allow_inconclusive, seconds, total)
         except OSError as exc:
             raise CircuitSpecError(
                 f"could not write JUnit XML: {exc.strerror or exc}; the reports are in {prepared.out}",

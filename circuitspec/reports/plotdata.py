@@ -27,14 +27,28 @@ from circuitspec.claims import REGISTRY
 from circuitspec.measurement import AttentionPattern, HeadGrid, Measurement, PlotPayload, TargetValues
 from circuitspec.stats.outcome import ClaimOutcome
 
-__all__ = ["claim_plots", "expectation_guide", "mean_ci", "payload_plot", "point_statistic"]
+from .axis_labels import statistic_label, value_label
+from .steering_plots import random_directions_plot
+
+__all__ = [
+    "claim_plots",
+    "expectation_guide",
+    "mean_ci",
+    "payload_plot",
+    "point_statistic",
+    "statistic_label",
+    "value_label",
+]
 
 
 def _bars(kind: str) -> bool:
     """Whether the kind's points and estimate read as bars (per layer, per target), from the registry."""
     entry = REGISTRY.get(kind)
     return entry is not None and entry.bars
+
+
 _RUN_ARRAYS = ("clean", "corrupt", "intervened")
+_VALUE_SCALE = ("mean", "median", "effect")  # statistics on the per-prompt values' own axis
 _HISTOGRAM_BINS = 30
 
 
@@ -148,11 +162,12 @@ def _baseline_plot(outcome: ClaimOutcome, baseline: np.ndarray) -> dict[str, Any
     observed = outcome.details.get("observed", outcome.estimate)
     span = finite if observed is None or not np.isfinite(observed) else np.append(finite, observed)
     counts, edges = np.histogram(finite, bins=_HISTOGRAM_BINS, range=_range(span))
+    drawn = "random directions" if outcome.kind == "steering" else "random circuits"  # steering: same norm
     return {
         "type": "baseline_histogram",
-        "title": f"{outcome.statistic} of {finite.size} random circuits vs the hypothesis",
+        "title": f"{outcome.statistic} of {finite.size} {drawn} vs the hypothesis",
         "xlabel": outcome.statistic,
-        "ylabel": "random circuits",
+        "ylabel": drawn,
         "edges": edges.tolist(),
         "counts": counts.tolist(),
         "observed": observed,
@@ -192,7 +207,8 @@ def _distribution_plot(outcome: ClaimOutcome, values: np.ndarray) -> dict[str, A
     counts, edges = np.histogram(
         finite, bins=min(_HISTOGRAM_BINS, max(5, finite.size // 3)), range=_range(finite)
     )
-    ci = outcome.ci
+    # a success rate or recovered fraction is not on the values' axis: no estimate line for them
+    ci = outcome.ci if outcome.statistic in _VALUE_SCALE else None
     return {
         "type": "distribution",
         "title": f"per-prompt value (n={finite.size})",
@@ -200,7 +216,7 @@ def _distribution_plot(outcome: ClaimOutcome, values: np.ndarray) -> dict[str, A
         "ylabel": "prompts",
         "edges": edges.tolist(),
         "counts": counts.tolist(),
-        "estimate": outcome.estimate,
+        "estimate": outcome.estimate if outcome.statistic in _VALUE_SCALE else None,
         "low": ci.low if ci else None,
         "high": ci.high if ci else None,
         "statistic": outcome.statistic,
@@ -226,8 +242,10 @@ def claim_plots(
     measurement: Measurement | None,
     targets: list[str] | None = None,
     expect: str | None = None,
+    spec: Any = None,
 ) -> list[dict[str, Any]]:
-    """The plots that fit one claim, as data; the first is its main plot."""
+    """The plots that fit one claim, as data; the first is its main plot. ``spec``: the claim's spec
+    (its ``metric`` and ``direction`` name the axes; without it, the logit difference is assumed)."""
     targets = list(targets or [])
     level = outcome.ci.level if outcome.ci else 0.95
     plots: list[dict[str, Any]] = []
@@ -242,12 +260,70 @@ def claim_plots(
         plots += [payload_plot(payload, level) for payload in measurement.plots]
     if measurement is not None and measurement.random_baseline is not None:
         plots.append(_baseline_plot(outcome, measurement.random_baseline))
+    elif measurement is not None and outcome.statistic == "percentile":  # steering's random directions
+        plots += [p for p in [random_directions_plot(measurement)] if p is not None]
     guide = expectation_guide(expect, outcome.statistic)
     for plot in plots:
         kinds = ("bars", "sweep", "distribution", "baseline_histogram")
-        if guide and plot["type"] in kinds and not plot.get("per_target"):
+        on_values = plot["type"] != "distribution" or outcome.statistic in _VALUE_SCALE
+        if guide and plot["type"] in kinds and not plot.get("per_target") and on_values:
             plot["guide"] = guide
+        elif guide and plot["type"] == "runs" and measurement is not None:
+            moved = _runs_guide(guide, outcome.statistic, measurement)
+            if moved is not None:
+                plot["guide"] = moved
+        _axis_labels(plot, outcome, spec)
     return plots
+
+
+def _runs_guide(guide: dict[str, Any], statistic: str, measurement: Measurement) -> dict[str, Any] | None:
+    """The expectation moved onto the intervened run's bar: where its mean must lie.
+
+    ``mean``/``effect`` of ``value`` = intervened − base (the base found in the data, not assumed:
+    clean or corrupted) is met when mean(intervened) op mean(base) + t; ``recovered`` ≥ t when
+    mean(intervened) op mean(corrupt) + t · (mean(clean) − mean(corrupt)). Other statistics: None.
+    """
+    t = guide.get("threshold")
+    arrays = {k: np.asarray(v, dtype=float) for k, v in measurement.arrays.items()}
+    if t is None or any(name not in arrays for name in _RUN_ARRAYS):
+        return None
+    means = {name: float(np.nanmean(arrays[name])) for name in _RUN_ARRAYS}
+    op, value, intervened = guide.get("op", ""), arrays.get("value"), arrays["intervened"]
+    if statistic == "recovered":
+        level = means["corrupt"] + t * (means["clean"] - means["corrupt"])
+        label = f"expected: intervened {op} corrupted + {t:g}·(clean − corrupted)"
+        return {"threshold": level, "op": op, "bar": 2, "label": label}
+    if statistic not in ("mean", "effect") or value is None or value.shape != intervened.shape:
+        return None
+    for base in ("clean", "corrupt"):
+        if np.allclose(value, intervened - arrays[base], equal_nan=True):
+            name = "corrupted" if base == "corrupt" else base
+            label = f"expected: intervened {op} {name} {'−' if t < 0 else '+'} {abs(t):g}"
+            return {"threshold": means[base] + t, "op": op, "bar": 2, "label": label}
+    return None
+
+
+def _axis_labels(plot: dict[str, Any], outcome: ClaimOutcome, spec: Any) -> None:
+    """Human axis titles with units (``x_axis``, ``y_axis``, ``value_axis`` for heatmap colours);
+    ``xlabel``/``ylabel`` stay the short machine names."""
+    kind, kind_type = outcome.kind, plot["type"]
+    if kind_type in ("bars", "sweep") and plot.get("per_target"):
+        plot["y_axis"] = f"mean {value_label(kind, spec)}"
+    elif kind_type in ("bars", "sweep"):
+        plot["y_axis"] = statistic_label(str(plot.get("ylabel")), kind, spec)
+        if plot.get("xlabel") == "alpha":
+            scaled = "the direction added" if kind == "steering" else "the targets' activation"
+            plot["x_axis"] = f"α (scale of {scaled})"
+    elif kind_type == "runs":
+        plot["y_axis"] = f"mean {value_label('behaviour', spec)}"
+    elif kind_type == "distribution":
+        plot["x_axis"] = value_label(kind, spec)
+    elif kind_type == "baseline_histogram":
+        plot["x_axis"] = statistic_label(outcome.statistic, kind, spec)
+    elif kind_type == "heatmap":
+        plot["value_axis"] = value_label(kind, spec)
+    elif kind_type == "attention":
+        plot["value_axis"] = "attention probability"
 
 
 def payload_plot(payload: PlotPayload, level: float = 0.95) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from .expectations import Expectation, parse_expectation
 from .names import finite_numbers, non_negative_seed
@@ -25,12 +25,14 @@ __all__ = [
     "CausalScrubbingClaim",
     "ClaimSpec",
     "FaithfulnessClaim",
+    "GenerationClaim",
     "LogitLensClaim",
     "Metric",
     "PathPatchingClaim",
     "RandomBaseline",
     "ScalingClaim",
     "SplitName",
+    "SteeringClaim",
     "StrictModel",
 ]
 
@@ -57,6 +59,8 @@ CLAIM_KINDS = (
     "scaling",
     "faithfulness",
     "behaviour",
+    "generation",
+    "steering",
 )
 
 Metric = Literal["logit_diff", "prob_diff", "desired_prob", "kl", "cosine", "distance_change"]
@@ -123,6 +127,16 @@ class _ClaimBase(_Strict):
     @classmethod
     def _targets_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _percentile_is_for_steering(self) -> _ClaimBase:
+        kind = getattr(self, "kind", None)
+        if self.expectation.statistic == "percentile" and kind != "steering":
+            raise ValueError(
+                f"'{self.expect}': the percentile among random directions is a steering statistic, "
+                f"not one of {kind} claims (beating random circuits: add random_baseline)"
+            )
+        return self
 
     @property
     def expectation(self) -> Expectation:
@@ -245,6 +259,114 @@ class FaithfulnessClaim(_ClaimBase):
     """How the rest of the model is ablated: zero, mean or resample."""
 
 
+TextScore = Literal["sentiment", "flip", "levenshtein", "keywords"]
+
+
+class GenerationClaim(_ClaimBase):
+    """Generate continuations with the targets scaled by each α on every step, and score the text.
+
+    The control is the same generation without the intervention; per prompt, ``value`` is the score of
+    the intervened text minus the control's (``flip``: 1 where the control misses the target sentiment
+    and the intervened text has it, so its mean is the flip rate).
+    """
+
+    kind: Literal["generation"]
+    """generation: continue the prompts with the targets scaled by alpha on every generated token."""
+    alphas: list[float] = Field(min_length=1)
+    """The factors to sweep (finite numbers; 1 is the control itself)."""
+    signs: dict[str, float] = Field(default_factory=dict)
+    """Per-target multiplier of alpha, e.g. {L7H5: -1}."""
+    score: TextScore
+    """The text metric per prompt: sentiment (VADER compound), flip (to target_sentiment), levenshtein
+    (token edit distance to `original`) or keywords (share of words in `lexicon`).
+    """
+    target_sentiment: str | None = Field(
+        default=None, pattern=r"^(positive|negative|\{[A-Za-z_][A-Za-z0-9_]*\})$"
+    )
+    """flip only: positive, negative, or '{field}', a data-row field naming it per prompt."""
+    original: str | None = Field(default=None, min_length=1)
+    """levenshtein only: the original sentence, filled from the data row, e.g. '{sentence}'."""
+    lexicon: Literal["gratitude", "anger", "apology"] | None = None
+    """keywords only: the keyword list counted."""
+    max_new_tokens: int = Field(default=20, ge=1, le=512)
+    """How many tokens to generate at most (1 to 512)."""
+    temperature: float = Field(default=0.0, ge=0.0, le=100.0)
+    """0: greedy; above 0: sampling, seeded by the run's seed and each prompt's index."""
+    top_k: int | None = Field(default=None, ge=1)
+    """Sampling only: keep the k likeliest tokens."""
+    stop: list[str] = Field(default_factory=list)
+    """Stop strings: a continuation ends before the first one it produces (EOS always stops)."""
+    batch_size: int = Field(default=8, ge=1, le=4096)
+    """Prompts generated together (left-padded, one key/value cache)."""
+    chat: bool = False
+    """Put each prompt in the model's chat template as the user's message (an error where it has none)."""
+
+    @field_validator("alphas")
+    @classmethod
+    def _finite_alphas(cls, value: list[float]) -> list[float]:
+        return finite_numbers(value, "alpha")
+
+    @model_validator(mode="after")
+    def _score_needs_its_input(self) -> GenerationClaim:
+        needs = {"flip": "target_sentiment", "levenshtein": "original", "keywords": "lexicon"}
+        wanted = needs.get(self.score)
+        if wanted is not None and getattr(self, wanted) is None:
+            raise ValueError(f"score '{self.score}' needs '{wanted}'")
+        if self.expectation.form == "trend" and len(set(self.alphas)) < 2:
+            raise ValueError(f"'{self.expect}' needs at least two different alphas (got {self.alphas})")
+        return self
+
+
+class SteeringClaim(_ClaimBase):
+    """Inject ``h + α·e`` at one node and role (``e``: a direction file saved by ``circuitspec
+    directions``) and compare with random directions of the same norm, one per seed.
+
+    Per prompt, ``value`` is the metric's change at each α; the verdict reads the last α listed, and the
+    random-direction control (each random direction's mean change there) gives the percentile and
+    empirical p-value, so ``effect > 0`` reads 'steering beats random directions'. A layer sweep is
+    several targets with ``each: true`` (one claim per node).
+    """
+
+    kind: Literal["steering"]
+    """steering: add alpha × a saved direction at the target and compare with random directions."""
+    direction: str = Field(min_length=1)
+    """A direction file written by `circuitspec directions` (.safetensors), relative to the hypothesis file;
+    its raw mean difference (unit × norm) is added, so alpha = 1 adds the whole difference of means.
+    """
+    alphas: list[float] = Field(min_length=1)
+    """The factors of the direction to sweep (finite numbers); the verdict reads the last one listed."""
+    random_directions: int = Field(default=20, ge=0, le=10_000)
+    """Random directions of the same norm for the control (one per seed, from the run's seed); 0: none."""
+    score: Literal["sentiment", "flip", "levenshtein", "keywords"] | None = None
+    """Not supported yet: steering is measured with `metric` (text scores are for generation claims)."""
+    _direction_path: str | None = PrivateAttr(default=None)  # resolved against the hypothesis' folder
+
+    @field_validator("alphas")
+    @classmethod
+    def _finite_alphas(cls, value: list[float]) -> list[float]:
+        return finite_numbers(value, "alpha")
+
+    @model_validator(mode="after")
+    def _supported(self) -> SteeringClaim:
+        if self.score is not None:
+            raise ValueError("steering with a text score is not supported yet (measure it with `metric`)")
+        if self.random_baseline is not None:
+            raise ValueError(
+                "a steering claim's control is `random_directions: N` (random directions of the same "
+                "norm), not `random_baseline`"
+            )
+        if self.expectation.form == "trend" and len(set(self.alphas)) < 2:
+            raise ValueError(f"'{self.expect}' needs at least two different alphas (got {self.alphas})")
+        if self.expectation.statistic == "percentile" and self.random_directions == 0:
+            raise ValueError(f"'{self.expect}' compares with random directions: set random_directions ≥ 1")
+        return self
+
+    @property
+    def direction_path(self) -> str:
+        """The direction file, resolved against the hypothesis' folder once the claim is compiled."""
+        return self._direction_path or self.direction
+
+
 ClaimSpec = Annotated[
     Union[
         AttributionClaim,
@@ -257,6 +379,8 @@ ClaimSpec = Annotated[
         ScalingClaim,
         FaithfulnessClaim,
         BehaviourClaim,
+        GenerationClaim,
+        SteeringClaim,
     ],
     Field(discriminator="kind"),
 ]

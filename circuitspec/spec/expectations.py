@@ -8,6 +8,7 @@ Expectations are parsed, never evaluated as code::
     mean decreases with layer
     no effect within 0.5                  equivalence (negative control): |mean| < margin
     recovered within ±0.1                 equivalence on any statistic
+    percentile >= 0.95                    steering: share of random directions beaten, per prompt
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ STATISTICS = (
     "success_rate",
     "recovered",
     "interaction",
+    "percentile",
 )
 OPERATORS = ("<=", ">=", "<", ">", "==")
 EXPECTATION_GRAMMAR = (

@@ -23,11 +23,13 @@ from .claim_models import (  # re-exported: the claim models live there
     CausalScrubbingClaim,
     ClaimSpec,
     FaithfulnessClaim,
+    GenerationClaim,
     LogitLensClaim,
     Metric,
     PathPatchingClaim,
     RandomBaseline,
     ScalingClaim,
+    SteeringClaim,
     StrictModel,
 )
 from .names import checkpoint_name, non_negative_seed
@@ -49,6 +51,7 @@ __all__ = [
     "DataSpec",
     "DictionarySpec",
     "FaithfulnessClaim",
+    "GenerationClaim",
     "Hypothesis",
     "LogitLensClaim",
     "Metric",
@@ -58,6 +61,7 @@ __all__ = [
     "RandomBaseline",
     "ScalingClaim",
     "SplitSpec",
+    "SteeringClaim",
     "TemplateSpec",
     "split_path",
 ]
@@ -211,14 +215,18 @@ class CorruptionSpec(_Strict):
 
 
 class TemplateSpec(_Strict):
-    """One prompt template with its answers; ``tags`` let claims select prompt subsets."""
+    """One prompt template; ``tags`` let claims select prompt subsets. Its answers are needed only by
+    claims comparing answer logits, not by generation or attention claims (``validate`` checks each
+    claim's templates); an encoder's embedding metrics read ``reference`` instead."""
 
     id: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$")
     """The template's id (a letter or '_', then letters, digits, '_', '-'); claims select it in `data`."""
     text: str = Field(min_length=1)
     """The prompt: {slot} is filled from the row and marks a token role, {role:text} marks fixed text."""
     desired: str | None = Field(default=None, min_length=1)
-    """The desired answer pattern, e.g. " {w_con}" (give undesired too)."""
+    """The desired answer pattern, e.g. " {w_con}" (give undesired too; claims comparing answer logits need
+    both, generation and attention claims none).
+    """
     undesired: str | None = Field(default=None, min_length=1)
     """The undesired answer pattern, e.g. " {w_ori}" (give desired too)."""
     tags: list[str] = Field(default_factory=list)
@@ -236,16 +244,16 @@ class TemplateSpec(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _answers_or_reference(self) -> TemplateSpec:
-        """Logit metrics need both answers; an encoder's embedding metrics need only ``reference``."""
+    def _both_answers_or_neither(self) -> TemplateSpec:
+        """A logit difference needs both answers; one alone is always a mistake."""
         if (self.desired is None) != (self.undesired is None):
             raise ValueError(f"template '{self.id}': give both 'desired' and 'undesired', or neither")
-        if self.desired is None and self.reference is None:
-            raise ValueError(
-                f"template '{self.id}' needs 'desired' and 'undesired' answers "
-                "(or, for an encoder's embedding metrics, a 'reference' text)"
-            )
         return self
+
+    @property
+    def has_answers(self) -> bool:
+        """Whether claims comparing answer logits can use this template."""
+        return self.desired is not None and self.undesired is not None
 
 
 class SplitSpec(_Strict):

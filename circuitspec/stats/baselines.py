@@ -91,12 +91,15 @@ def combine_verdict(
     adjusted_by: str | None = None,
     attainable: float | None = None,
     needed: int | None = None,
+    kind: str = "",
 ) -> tuple[Verdict, str]:
     """The CI verdict combined with the random-baseline p-value (see the module docstring).
 
     ``attainable`` is the smallest p the claim could get (1/(N + 1), adjusted like ``p_value``
-    when it is one of a family); ``needed`` the number of random circuits that would let it pass.
+    when it is one of a family); ``needed`` the number of random circuits that would let it pass;
+    ``kind``: the claim's kind (a steering claim's controls are random directions of the same norm).
     """
+    controls = "random directions" if kind == "steering" else "random circuits"
     which = f"{adjusted_by}-adjusted p" if adjusted_by else "p"
     p_text = f"{which} = {format_p(p_value)}"
     if ci_verdict != "pass":
@@ -104,15 +107,15 @@ def combine_verdict(
     if p_value <= alpha * (1 + 1e-9):  # 1 − 0.95 is 0.05 only up to rounding
         return (
             "pass",
-            f"{ci_reason}, and it beats {n_random} random circuits ({p_text} ≤ {format_number(alpha)})",
+            f"{ci_reason}, and it beats {n_random} {controls} ({p_text} ≤ {format_number(alpha)})",
         )
     attainable = 1 / (n_random + 1) if attainable is None else attainable
     if attainable > alpha * (1 + 1e-9):
-        more = f"use at least {needed}" if needed is not None else "use more random circuits"
+        more = f"use at least {needed}" if needed is not None else f"use more {controls}"
         return "inconclusive", (
-            f"{ci_reason}, but {n_random} random circuits cannot give {which} ≤ {format_number(alpha)} "
+            f"{ci_reason}, but {n_random} {controls} cannot give {which} ≤ {format_number(alpha)} "
             f"(the smallest attainable is {format_p(attainable)}); {more}"
         )
     return "fail", (
-        f"{ci_reason}, but it does not beat {n_random} random circuits ({p_text} > {format_number(alpha)})"
+        f"{ci_reason}, but it does not beat {n_random} {controls} ({p_text} > {format_number(alpha)})"
     )

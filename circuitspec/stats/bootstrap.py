@@ -102,7 +102,7 @@ def statistic_inputs(statistic: str, arrays: Mapping[str, np.ndarray]) -> Statis
 
     mean / median / effect: of ``value``; success_rate: mean of ``intervened > 0`` (or
     ``value > 0`` without ``intervened``); recovered: from clean, corrupt, intervened jointly;
-    interaction: mean of ``interaction``.
+    interaction: mean of ``interaction``; percentile: mean of ``percentile`` (steering).
     """
     if statistic in ("mean", "effect"):
         value = _need(arrays, "value", statistic)
@@ -121,6 +121,9 @@ def statistic_inputs(statistic: str, arrays: Mapping[str, np.ndarray]) -> Statis
     if statistic == "interaction":
         interaction = _need(arrays, "interaction", statistic)
         return StatisticInputs(statistic, ("interaction",), (interaction,), (interaction,), _mean)
+    if statistic == "percentile":  # steering: per prompt, the share of random directions beaten
+        share = _need(arrays, "percentile", statistic)
+        return StatisticInputs(statistic, ("percentile",), (share,), (share,), _mean)
     raise MissingArray(f"unknown statistic '{statistic}'")
 
 

@@ -382,5 +382,5 @@ def _apply_baseline(
     outcome.p_value = comparison.p_value
     outcome.percentile = comparison.percentile
     outcome.verdict, outcome.reason = combine_verdict(
-        outcome.verdict, outcome.reason, comparison.p_value, alpha, comparison.n
+        outcome.verdict, outcome.reason, comparison.p_value, alpha, comparison.n, kind=outcome.kind
     )

@@ -3,7 +3,7 @@
 Measured in ``benchmarks/calibration.py`` (docs/STATISTICS.md) against BCa, which under-covers
 at small n (a claim with 2 prompts passed with BCa [0.9562, 0.9577]):
 
-- ``mean`` / ``effect`` / ``interaction``: **bootstrap-t** (percentile-t): resample prompts,
+- ``mean`` / ``effect`` / ``interaction`` / ``percentile``: **bootstrap-t** (percentile-t): resample prompts,
   studentize each resample's mean by its own standard error, and invert the quantiles of that t*
   distribution. Second-order accurate for skewed data, where the Student-t interval
   under-covers (exponential data at n = 20: t 0.91, bootstrap-t 0.95). When ties make some
@@ -191,7 +191,7 @@ def _denominator_text(y: np.ndarray, confidence: float) -> str:
 def statistic_interval(inputs: StatisticInputs, confidence: float, seed: int, n_resamples: int) -> Interval:
     """The interval of a claim's statistic by the method the module docstring gives for it."""
     statistic = inputs.statistic
-    if statistic in ("mean", "effect", "interaction"):
+    if statistic in ("mean", "effect", "interaction", "percentile"):
         return bootstrap_t_interval(inputs.data[0], confidence, seed, n_resamples)
     if statistic == "median":
         return median_interval(inputs.data[0], confidence)

@@ -130,6 +130,7 @@ def _adjust_baselines(family: Sequence[ClaimOutcome], method: str) -> None:
             adjusted_by=label,
             attainable=float(best),
             needed=circuits_needed(method, len(family), alpha),
+            kind=outcome.kind,
         )
 
 

@@ -12,11 +12,14 @@ import torch
 
 from circuitspec.engine.context import RunContext
 from circuitspec.engine.sites import Site
-from circuitspec.measurement import AttentionPattern, Measurement
+from circuitspec.measurement import AttentionPattern, AttentionRow, Measurement
 
 from .measuring import MeasurementBuilder, claim_sites
 
-__all__ = ["attention_pattern", "attention_prob", "mean_pattern", "measure"]
+__all__ = ["attention_pattern", "attention_prob", "attention_rows", "mean_pattern", "measure", "view_prompts"]
+
+VIEW_PROMPTS = 3  # prompts per claim whose attention rows the report shows
+VIEW_HEADS = 4  # heads per prompt shown (a claim over a large group shows its first ones)
 
 
 def attention_prob(
@@ -67,12 +70,58 @@ def attention_pattern(ctx: RunContext, site: Site) -> AttentionPattern:
     return AttentionPattern(_position_labels(ctx, len(pattern)), pattern, title)
 
 
+def view_prompts(value: torch.Tensor, k: int = VIEW_PROMPTS) -> list[int]:
+    """The prompts an attention view shows: largest, median and smallest ``value`` (distinct, in that
+    order; ties go to the earliest prompt), so the view spans the range the statistic summarises."""
+    if value.numel() == 0:
+        return []
+    values = value.tolist()
+    order = sorted(range(len(values)), key=lambda i: (-values[i], i))  # largest first
+    smallest = min(range(len(values)), key=lambda i: (values[i], i))
+    picks = [order[0], order[len(order) // 2], smallest]
+    return list(dict.fromkeys(picks))[:k]
+
+
+def attention_rows(ctx: RunContext, site: Site, source: str, prompts: list[int]) -> list[AttentionRow]:
+    """Head ``site``'s attention from role ``source`` over each chosen prompt's tokens, read from the
+    shared clean run's pattern (no pass); empty when the prompt set cannot decode its tokens."""
+    decode = ctx.prompts.decode
+    node = site.node
+    if decode is None or node.layer is None or node.head is None:
+        return []
+    _, cache = ctx.clean([f"blocks.{node.layer}.attn.hook_pattern"])
+    pattern = cache[f"blocks.{node.layer}.attn.hook_pattern"]
+    queries = ctx.prompts.positions(source)
+    roles = {**ctx.prompts.role_positions, "end": ctx.prompts.lengths - 1}
+    rows = []
+    for i in prompts:
+        length, query = int(ctx.prompts.lengths[i]), int(queries[i])
+        ids = ctx.prompts.tokens[i, :length].tolist()
+        rows.append(
+            AttentionRow(
+                prompt=i,
+                head=f"L{node.layer}H{node.head}",
+                query=query,
+                tokens=[decode([token]) for token in ids],
+                probs=pattern[i, node.head, query, :length].float().cpu().tolist(),
+                roles={role: int(at[i]) for role, at in roles.items()},
+            )
+        )
+    return rows
+
+
 def measure(ctx: RunContext, claim: Any, graph: Any, seed: int) -> Measurement:
     """An ``attention`` claim: mean over target heads of P(source attends to destination)."""
     b = MeasurementBuilder(ctx, claim, seed)
     sites = claim_sites(ctx, graph, claim)
     probs = torch.stack([attention_prob(ctx, s, claim.source, claim.destination) for s in sites])
-    b.arrays(value=probs.mean(0))
-    for site in {(s.node.layer, s.node.head): s for s in sites}.values():  # one plot per head
+    value = probs.mean(0)
+    b.arrays(value=value)
+    heads = list({(s.node.layer, s.node.head): s for s in sites}.values())
+    for site in heads:  # one plot per head
         b.plot(attention_pattern(ctx, site))
+    shown = view_prompts(value)
+    for site in heads[:VIEW_HEADS]:
+        for row in attention_rows(ctx, site, claim.source, shown):
+            b.attention_row(row)
     return b.build()

@@ -18,7 +18,7 @@ from circuitspec.claims import claim_kind
 from circuitspec.engine.context import RunContext
 from circuitspec.engine.sites import Site, resolve_site
 from circuitspec.errors import one_line
-from circuitspec.measurement import Measurement, PlotPayload, RunCost, SweepPoint
+from circuitspec.measurement import AttentionRow, Measurement, PlotPayload, RunCost, SweepPoint
 
 __all__ = ["MeasurementBuilder", "claim_sites", "clean_corrupt", "fill_random_baseline", "to_numpy"]
 
@@ -38,6 +38,7 @@ class MeasurementBuilder:
     def __init__(self, ctx: RunContext, claim: Any, seed: int) -> None:
         self.ctx = ctx
         self.measurement = Measurement(claim.id, claim.kind, len(ctx.prompts), seed=seed)
+        self.measurement.prompt_labels = list(ctx.prompts.texts)  # aligned with the arrays; no pass
         self._start = (
             ctx.counter.forward_passes,
             ctx.counter.tokens,
@@ -56,6 +57,10 @@ class MeasurementBuilder:
 
     def plot(self, payload: PlotPayload) -> MeasurementBuilder:
         self.measurement.plots.append(payload)
+        return self
+
+    def attention_row(self, row: AttentionRow) -> MeasurementBuilder:
+        self.measurement.attention_rows.append(row)
         return self
 
     def note(self, **notes: Any) -> MeasurementBuilder:
