@@ -113,9 +113,9 @@ class Measurement:
     ``random_baseline`` the claim statistic on each of N random circuits of the same size;
     ``plots`` the typed plot payloads the reports draw; ``extra`` plain notes (counts, the reason
     a random baseline is unavailable, ...; generation claims' texts under ``"generated"``, steering
-    claims' random-direction means under ``"random_direction_means"``, both drawn by the reports); ``seed`` the seed the
-    claim's resampling and random circuits used. ``prompt_labels`` names each prompt (its text),
-    aligned with the per-prompt arrays, so a report can show which prompts gave the extreme values;
+    claims' random-direction means under ``"random_direction_means"``, both drawn by the reports);
+    ``seed`` the seed the claim's resampling and random circuits used. ``prompt_labels`` names each
+    prompt (its text), aligned with the per-prompt arrays, so a report can show which prompts gave the extreme values;
     ``attention_rows`` holds an attention claim's view of a few prompts (:class:`AttentionRow`).
     """
 

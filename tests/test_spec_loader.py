@@ -382,6 +382,33 @@ def test_inline_row_missing_a_slot_points_at_the_row(tmp_path: Path) -> None:
     assert "row lacks slot 's_con' that template 'sub' uses" in str(info.value)
 
 
+@pytest.mark.parametrize("inline", [True, False])
+@pytest.mark.parametrize(
+    ("old", "new", "template", "slot"),
+    [
+        ('text: "{s_ori}: {w_ori}. {s_con}:"', 'text: "{s_ori}: {w_orii}. {s_con}:"', "sub", "w_orii"),
+        ('not"\n      desired: " {w_ori}"', 'not"\n      desired: " {w_oriz}"', "neg", "w_oriz"),
+    ],
+)
+def test_a_slot_no_row_has_is_a_template_typo_at_the_yaml_line(
+    tmp_path: Path, inline: bool, old: str, new: str, template: str, slot: str
+) -> None:
+    text = _mutate(old, new)
+    if not inline:  # the same rows from a file: the typo is still the YAML's, not the data file's
+        text = text.replace(
+            "  rows:\n    - {s_ori: Positive, s_con: Negative, w_ori: good, w_con: bad}\n"
+            "    - {s_ori: Negative, s_con: Positive, w_ori: bad, w_con: good}\n",
+            "  file: rows.jsonl\n",
+        )
+        _write(tmp_path, '{"s_ori": "a", "s_con": "b", "w_ori": "c", "w_con": "d"}\n', "rows.jsonl")
+    path = _write(tmp_path, text)
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"{path}:{_line_of(text, '{' + slot + '}')}:")
+    assert f"template '{template}' reads slot '{slot}', which no data row has" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
 def test_missing_file_is_a_one_line_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["validate", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 2

@@ -119,6 +119,7 @@ def load_rows(
     if data_spec.rows is not None:
         rows = [DataRow.at(dict(r), "data.rows", index + 1) for index, r in enumerate(data_spec.rows)]
         if hypothesis is not None:
+            _check_slots_exist(data_spec, rows, hypothesis)
             _check_inline_slots(data_spec, rows, hypothesis)
             for index, row in enumerate(rows):
                 row.file = str(hypothesis.path)
@@ -128,6 +129,8 @@ def load_rows(
         path = Path(data_spec.file)
         path = path if path.is_absolute() else Path(base_dir) / path
         rows = _jsonl_rows(read_text(path, MAX_ROWS_BYTES, "data file"), str(path))
+        if hypothesis is not None:
+            _check_slots_exist(data_spec, rows, hypothesis)
     for template_id, slots in _required_slots(data_spec).items():
         for row in rows:
             missing = [s for s in slots if s not in row]
@@ -141,6 +144,31 @@ def _lacks(slot: str, template_id: str, row: dict[str, str]) -> str:
     """The message for a row without a slot its template reads."""
     has = ", ".join(sorted(row)) or "nothing"
     return f"row lacks slot '{slot}' that template '{template_id}' uses (row has: {has})"
+
+
+def _check_slots_exist(data_spec: DataSpec, rows: list[DataRow], hypothesis: Locates) -> None:
+    """A slot that no row has is a typo in the YAML, not in the data: point at what reads it."""
+    have = set().union(*(row.keys() for row in rows))
+    for template_id, slots in _required_slots(data_spec).items():
+        unknown = next((slot for slot in slots if slot not in have), None)
+        if unknown is not None:
+            message = (
+                f"template '{template_id}' reads slot '{unknown}', which no data row has "
+                f"(rows have: {', '.join(sorted(have)) or 'nothing'})"
+            )
+            raise hypothesis.error(message, _reader_of(data_spec, template_id, unknown))
+
+
+def _reader_of(data_spec: DataSpec, template_id: str, slot: str) -> tuple[int | str, ...]:
+    """The YAML path of the template field (or corruption) that reads ``slot``."""
+    index = next(i for i, t in enumerate(data_spec.templates) if t.id == template_id)
+    template = data_spec.templates[index]
+    for field in ("text", "desired", "undesired", "reference"):
+        if slot in slots_of(getattr(template, field) or ""):
+            return ("data", "templates", index, field)
+    if template.corrupt is not None:
+        return ("data", "templates", index, "corrupt")
+    return ("data", "corrupt") if data_spec.corrupt is not None else ("data", "templates", index)
 
 
 def _check_inline_slots(data_spec: DataSpec, rows: list[DataRow], hypothesis: Locates) -> None:
