@@ -115,7 +115,8 @@ class Measurement:
     a random baseline is unavailable, ...; generation claims' texts under ``"generated"``, steering
     claims' random-direction means under ``"random_direction_means"``, both drawn by the reports);
     ``seed`` the seed the claim's resampling and random circuits used. ``prompt_labels`` names each
-    prompt (its text), aligned with the per-prompt arrays, so a report can show which prompts gave the extreme values;
+    prompt (its text), aligned with the per-prompt arrays, so a report can show which prompts gave
+    the extreme values;
     ``attention_rows`` holds an attention claim's view of a few prompts (:class:`AttentionRow`).
     """
 
