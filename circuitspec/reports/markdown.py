@@ -55,7 +55,7 @@ def _claim_section(report_input: ReportInput, index: int) -> list[str]:
         ("interval level (family-wise)", fmt_level(o)),
         ("p (raw / adjusted)", f"{fmt_pvalue(o.p_value)} / {fmt_pvalue(o.p_adjusted)}"),
         ("p family", o.details.get("p_family", "—")),
-        ("percentile among random circuits", fmt(o.percentile)),
+        (f"percentile among random {_controls(o.kind)}", fmt(o.percentile)),
         ("prompts", o.n_prompts),
         ("rows (split)", o.details.get("split", "all")),
     ]
@@ -136,3 +136,8 @@ def render_markdown(report_input: ReportInput) -> str:
     if r.total_seconds is not None:
         lines.append(f"| **total** | | | {r.total_seconds:.2f} |")
     return "\n".join(lines) + "\n"
+
+
+def _controls(kind: str) -> str:
+    """What a claim's random baseline draws: directions of the same norm (steering), else circuits."""
+    return "directions" if kind == "steering" else "circuits"
