@@ -22,3 +22,14 @@ def toy():
     loaded = load_hypothesis_model(hypothesis.spec.model, hypothesis.base_dir)
     graph = compile_hypothesis(hypothesis, shape=loaded.shape)
     return graph, loaded, load_rows(hypothesis.spec.data, hypothesis.base_dir)
+
+
+@pytest.fixture
+def tiny_matrix_hypothesis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``tests/helpers/tiny_matrix.py``'s hypothesis written to a fresh working folder (the cwd)."""
+    from tests.helpers.tiny_matrix import HYPOTHESIS
+
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "tiny_matrix.yaml"
+    path.write_text(HYPOTHESIS)
+    return path

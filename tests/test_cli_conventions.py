@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from test_regress_matrix import HYPOTHESIS, KINDS, FakeRun
+from test_regress_matrix import KINDS, FakeRun
 from typer.testing import CliRunner
 
 import circuitspec
@@ -25,18 +25,11 @@ from circuitspec.errors import CircuitSpecError
 from circuitspec.pipeline import Verification
 from circuitspec.spec.loader import load_hypothesis
 from circuitspec.stats.outcome import ClaimOutcome, Interval
+from tests.helpers.tiny_matrix import HYPOTHESIS
 
 ROOT = Path(__file__).resolve().parents[1]
 SUPPRESSION = ROOT / "hypotheses" / "zoo" / "suppression.yaml"
 runner = CliRunner()
-
-
-@pytest.fixture
-def hypothesis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    path = tmp_path / "tiny_matrix.yaml"
-    path.write_text(HYPOTHESIS)
-    return path
 
 
 def test_version_prints_the_package_version_and_exits_0() -> None:
@@ -61,7 +54,7 @@ def test_verify_short_o_reaches_the_pipeline(monkeypatch: pytest.MonkeyPatch) ->
     assert calls[0]["out"] == Path("somewhere")
 
 
-def test_seed_reaches_every_verification_of_regress_and_baseline(hypothesis, monkeypatch) -> None:
+def test_seed_reaches_every_verification_of_regress_and_baseline(tiny_matrix_hypothesis, monkeypatch) -> None:
     seeds: list[int | None] = []
 
     def run(path, *, checkpoint=None, seed=None, progress=True):
@@ -70,10 +63,12 @@ def test_seed_reaches_every_verification_of_regress_and_baseline(hypothesis, mon
 
     monkeypatch.setattr(circuitspec.pipeline, "run_verification", run)
     result = runner.invoke(
-        app, ["regress", str(hypothesis), "--checkpoints", "final,step_500", "--seed", "11"]
+        app, ["regress", str(tiny_matrix_hypothesis), "--checkpoints", "final,step_500", "--seed", "11"]
     )
     assert result.exit_code == 1, result.output  # step_500 leaves a claim inconclusive
-    result = runner.invoke(app, ["baseline", str(hypothesis), "--checkpoint", "final", "--seed", "12"])
+    result = runner.invoke(
+        app, ["baseline", str(tiny_matrix_hypothesis), "--checkpoint", "final", "--seed", "12"]
+    )
     assert result.exit_code == 0, result.output
     assert seeds == [11, 11, 12]
 
@@ -103,8 +98,12 @@ def _run_with_verdicts(verdicts: dict[str, str]):
         ({"step_0": "pass", "step_500": "pass", "final": "pass"}, 0),
     ],
 )
-def test_regress_exits_with_the_worst_code_over_checkpoints(hypothesis, verdicts, expected) -> None:
-    result = regress(hypothesis, None, run=_run_with_verdicts(verdicts), console=Console(quiet=True))
+def test_regress_exits_with_the_worst_code_over_checkpoints(
+    tiny_matrix_hypothesis, verdicts, expected
+) -> None:
+    result = regress(
+        tiny_matrix_hypothesis, None, run=_run_with_verdicts(verdicts), console=Console(quiet=True)
+    )
     assert result.exit_code == expected
 
 

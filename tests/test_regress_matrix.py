@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -14,28 +13,7 @@ from circuitspec.errors import CircuitSpecError
 from circuitspec.pipeline import Verification
 from circuitspec.spec.loader import load_hypothesis
 from circuitspec.stats.outcome import ClaimOutcome, Interval
-
-HYPOTHESIS = """\
-name: tiny_matrix
-model: {name: tiny, shape: {n_layers: 2, n_heads: 2, d_model: 16}}
-checkpoints: [step_0, step_500, final]
-data:
-  rows: [{a: good, b: bad}]
-  templates:
-    - id: t
-      text: "The movie was {a}"
-      desired: " {a}"
-      undesired: " {b}"
-claims:
-  - id: dla
-    kind: attribution
-    targets: [L1H0]
-    expect: "mean < 0"
-  - id: control
-    kind: ablation
-    targets: [L0H1]
-    expect: "no effect within 0.1"
-"""
+from tests.helpers.tiny_matrix import HYPOTHESIS
 
 # what a (made-up) model says at each checkpoint: (estimate, low, high, verdict)
 TRAJECTORY = {
@@ -71,24 +49,16 @@ class FakeRun:
         )
 
 
-@pytest.fixture
-def hypothesis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    path = tmp_path / "tiny_matrix.yaml"
-    path.write_text(HYPOTHESIS)
-    return path
-
-
 def test_parse_checkpoints():
     assert parse_checkpoints(" 0, 500,final,") == [0, 500, "final"]
     assert parse_checkpoints(["step_1", 3]) == ["step_1", 3]
     assert parse_checkpoints(None) == []
 
 
-def test_matrix_across_the_yaml_checkpoints(hypothesis, tmp_path):
+def test_matrix_across_the_yaml_checkpoints(tiny_matrix_hypothesis, tmp_path):
     fake = FakeRun()
     console = Console(record=True, width=200)
-    result = regress(hypothesis, None, console=console, run=fake, progress=False)
+    result = regress(tiny_matrix_hypothesis, None, console=console, run=fake, progress=False)
     assert fake.calls == ["step_0", "step_500", "final"]  # one verification each, in order
     assert result.exit_code == 1  # the worst over checkpoints: step_0 fails 'dla' (final passes all)
 
@@ -124,9 +94,11 @@ def test_matrix_across_the_yaml_checkpoints(hypothesis, tmp_path):
     assert "claims × checkpoints" in table and "step_500" in table and "inconclusive -0.1" in table
 
 
-def test_explicit_checkpoints_and_the_worst_exit_code(hypothesis, tmp_path):
+def test_explicit_checkpoints_and_the_worst_exit_code(tiny_matrix_hypothesis, tmp_path):
     fake = FakeRun()
-    result = regress(hypothesis, "final,step_0", out=tmp_path / "out", console=Console(quiet=True), run=fake)
+    result = regress(
+        tiny_matrix_hypothesis, "final,step_0", out=tmp_path / "out", console=Console(quiet=True), run=fake
+    )
     assert fake.calls == ["final", "step_0"]
     assert result.exit_code == 1  # step_0 fails a claim
     assert (tmp_path / "out" / "checkpoint-step_0" / "report.json").is_file()
