@@ -5,11 +5,12 @@ No torch here: reports read numpy arrays and statistics outcomes only.
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from circuitspec.lazy_exports import lazy_exports
 
 from .atomic import ReportSet, atomic_write_bytes, atomic_write_text, check_output_file
 
@@ -98,12 +99,6 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module defining ``name`` on first use, so that ``circuitspec diff`` (which reads
-    reports) imports neither matplotlib nor scipy.stats."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+# the names above, imported on first use: `circuitspec diff` (which reads reports) then imports
+# neither matplotlib nor scipy.stats
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -8,8 +8,9 @@ and :func:`adjust` for the p-value families alone.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from circuitspec.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:  # the names below, imported on first use (see __getattr__)
     from .baselines import BaselineComparison, combine_verdict, compare_to_baseline
@@ -74,12 +75,6 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Import the module defining ``name`` on first use, so that importing one light module of this
-    package (``stats.outcome``, for ``circuitspec diff``) does not import scipy.stats."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+# the names above, imported on first use: importing one light module (`stats.outcome`, for
+# `circuitspec diff`) then does not import scipy.stats
+__getattr__ = lazy_exports(__name__, _EXPORTS)
