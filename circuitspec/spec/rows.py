@@ -119,8 +119,6 @@ def load_rows(
     if data_spec.rows is not None:
         rows = [DataRow.at(dict(r), "data.rows", index + 1) for index, r in enumerate(data_spec.rows)]
         if hypothesis is not None:
-            _check_slots_exist(data_spec, rows, hypothesis)
-            _check_inline_slots(data_spec, rows, hypothesis)
             for index, row in enumerate(rows):
                 row.file = str(hypothesis.path)
                 row.line, row.col = hypothesis.locate(("data", "rows", index))
@@ -129,14 +127,15 @@ def load_rows(
         path = Path(data_spec.file)
         path = path if path.is_absolute() else Path(base_dir) / path
         rows = _jsonl_rows(read_text(path, MAX_ROWS_BYTES, "data file"), str(path))
-        if hypothesis is not None:
-            _check_slots_exist(data_spec, rows, hypothesis)
-    for template_id, slots in _required_slots(data_spec).items():
+    required = _required_slots(data_spec)
+    if hypothesis is not None:
+        _check_slots_exist(data_spec, required, rows, hypothesis)
+    for template_id, slots in required.items():
         for row in rows:
             missing = [s for s in slots if s not in row]
             if missing:
                 message = _lacks(missing[0], template_id, row)
-                raise CircuitSpecError(message, file=row.file, line=row.line, col=1)
+                raise CircuitSpecError(message, file=row.file, line=row.line, col=row.col)
     return rows
 
 
@@ -146,10 +145,12 @@ def _lacks(slot: str, template_id: str, row: dict[str, str]) -> str:
     return f"row lacks slot '{slot}' that template '{template_id}' uses (row has: {has})"
 
 
-def _check_slots_exist(data_spec: DataSpec, rows: list[DataRow], hypothesis: Locates) -> None:
+def _check_slots_exist(
+    data_spec: DataSpec, required: dict[str, list[str]], rows: list[DataRow], hypothesis: Locates
+) -> None:
     """A slot that no row has is a typo in the YAML, not in the data: point at what reads it."""
     have = set().union(*(row.keys() for row in rows))
-    for template_id, slots in _required_slots(data_spec).items():
+    for template_id, slots in required.items():
         unknown = next((slot for slot in slots if slot not in have), None)
         if unknown is not None:
             message = (
@@ -169,15 +170,6 @@ def _reader_of(data_spec: DataSpec, template_id: str, slot: str) -> tuple[int | 
     if template.corrupt is not None:
         return ("data", "templates", index, "corrupt")
     return ("data", "corrupt") if data_spec.corrupt is not None else ("data", "templates", index)
-
-
-def _check_inline_slots(data_spec: DataSpec, rows: list[DataRow], hypothesis: Locates) -> None:
-    """Point at the YAML line of the first inline row that lacks a slot a template reads."""
-    for template_id, slots in _required_slots(data_spec).items():
-        for index, row in enumerate(rows):
-            missing = [s for s in slots if s not in row]
-            if missing:
-                raise hypothesis.error(_lacks(missing[0], template_id, row), ("data", "rows", index))
 
 
 def _jsonl_rows(text: str, source: str) -> list[DataRow]:
