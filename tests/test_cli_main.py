@@ -74,7 +74,8 @@ def test_schema_is_the_json_schema_of_a_hypothesis() -> None:
     assert result.exit_code == 0
     schema = json.loads(result.stdout)
     assert schema["title"] == "Hypothesis"
-    assert set(schema["required"]) >= {"name", "model", "data", "claims"}
+    assert set(schema["required"]) >= {"name", "data", "claims"}
+    assert {"required": ["model"]} in schema["anyOf"]  # one `model:`, or several under `models:`
     claim_refs = {ref["$ref"].rsplit("/", 1)[-1] for ref in schema["properties"]["claims"]["items"]["oneOf"]}
     assert "ScalingClaim" in claim_refs and "BehaviourClaim" in claim_refs
     assert len(claim_refs) == len(CLAIM_KINDS)  # one model per claim kind
@@ -116,7 +117,9 @@ def test_verify_turns_bad_input_into_one_line_and_exit_2(monkeypatch: pytest.Mon
     def bad(path, **options):
         raise CircuitSpecError("model 'x' is not available here", file="h.yaml", line=3, col=5)
 
-    monkeypatch.setattr(circuitspec.pipeline, "verify", bad)
+    import circuitspec.compare.run
+
+    monkeypatch.setattr(circuitspec.compare.run, "verify_file", bad)  # what `verify FILE` calls
     result = runner.invoke(app, ["verify", "h.yaml"])
     assert result.exit_code == 2
     assert result.stderr == "h.yaml:3:5: model 'x' is not available here\n"

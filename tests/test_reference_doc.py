@@ -122,6 +122,9 @@ claims:
     alphas: [0, 1]
     random_directions: 3
     expect: mean > 0
+  - {id: induction, kind: induction, targets: L1H0, seq_len: 4, sequences: 8, expect: mean > 0}
+  - {id: screen, kind: screen, of: attribution, targets: all_heads, expect: "only [L0H0] > 0"}
+  - {id: learned_scaling, kind: learned_scaling, scalars: s.safetensors, expect: success_rate > 0}
 """
 
 
@@ -133,7 +136,44 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     shutil.copy(ROOT / "hypotheses" / "zoo" / "data" / "suppression.jsonl", folder / "suppression.jsonl")
     (folder / "h.yaml").write_text(ALL_KINDS, encoding="utf-8")
     _direction(folder / "e.safetensors")
-    return run_verification(folder / "h.yaml", progress=False).measurements
+    _scalars(folder / "s.safetensors")
+    measurements = run_verification(folder / "h.yaml", progress=False).measurements
+    measurements["alignment"] = _alignment(folder)
+    return measurements
+
+
+CROSS_MODEL = """\
+name: reference_alignment
+models: {a: {bundled: zoo.suppression}, b: {bundled: zoo.suppression}}
+data:
+  file: suppression.jsonl
+  templates:
+    - {id: name_copy, text: "{f1} {name} {f2} {f3} to"}
+claims:
+  - id: alignment
+    kind: alignment
+    models: [a, b]
+    sites: [resid_pre1@name, resid_post1@name]
+    fit: [name_copy]
+    k: [1, 2]
+    expect: mean > 0
+"""
+
+
+def _alignment(folder: Path) -> Any:
+    """The cross-model kind, read on both sides as `verify` does (one model's two sites here)."""
+    from circuitspec.compare.run import _read
+    from circuitspec.compare.views import cross_model_claims, model_view
+    from circuitspec.engine.interventions.alignment import measure
+    from circuitspec.pipeline import load_hypothesis_model
+    from circuitspec.spec.loader import load_hypothesis
+
+    (folder / "cross.yaml").write_text(CROSS_MODEL, encoding="utf-8")
+    loaded = load_hypothesis(folder / "cross.yaml")
+    (claim,) = cross_model_claims(loaded)
+    view = model_view(loaded, "a")
+    model = load_hypothesis_model(view.spec.model, view.base_dir)
+    return measure((_read(model, view, claim, 0, None), _read(model, view, claim, 1, None)), claim, 0)
 
 
 def _direction(path: Path) -> None:
@@ -146,6 +186,16 @@ def _direction(path: Path) -> None:
     norm = float(np.linalg.norm(vector))
     provenance = Provenance("bundled:zoo.suppression", "resid_pre1", "direction", "random", "token", (), ())
     save_direction(path, MeanDifference(vector / norm, norm, (0, 0)), provenance)
+
+
+def _scalars(path: Path) -> None:
+    """Learned activation scalars for the planted model (two locations, fixed values)."""
+    from circuitspec.learned.store import LearnedProvenance, save
+    from circuitspec.zoo.planted.suppression import SHAPE
+
+    locations = ("attn_out1@end", "attn_out0@name")  # attention-only: no MLP output to scale
+    provenance = LearnedProvenance("bundled:zoo.suppression", "activ_scalar", locations, SHAPE.d_model)
+    save(path, np.array([1.5, -0.5]), provenance)
 
 
 def test_the_hypothesis_covers_every_kind(measured: dict[str, Any]) -> None:

@@ -291,7 +291,8 @@ def test_validate_refuses_a_direction_that_does_not_fit(folder, target, file, ex
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ("    score: sentiment\n", "steering with a text score is not supported yet"),
+        ("    score: keywords\n", "score 'keywords' needs 'lexicon'"),
+        ("    max_new_tokens: 5\n", "max_new_tokens: only with a text `score`"),
         ("    random_baseline: {n: 5}\n", "not `random_baseline`"),
         ("    random_directions: 0\n", "set random_directions"),
     ],

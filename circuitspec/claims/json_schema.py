@@ -18,7 +18,7 @@ import copy
 import re
 from typing import Any
 
-from circuitspec.spec import expectations, names, nodes
+from circuitspec.spec import expectations, names, nodes, screens
 from circuitspec.spec.schema import SCHEMA_VERSION, Hypothesis
 
 from .registry import REGISTRY
@@ -54,8 +54,9 @@ _NAME = rf"{_WORD}(?:\s+{_WORD})*"  # a group / path name: no node punctuation, 
 _PART = f"(?:{_NODE}|{_NAME})"
 _CHAIN = rf"{_PART}(?:\s*{_ARROW}\s*{_PART})+"
 NODE_PATTERN = rf"^\s*{_NODE}\s*$"
-_MEMBER = rf"^\s*{_PART}\s*$"  # a node, or a name in `nodes`
-_TARGET = rf"^\s*(?:{_CHAIN}|{_PART})\s*$"  # ... or an edge / chain 'A -> B', or a path name
+_RANGE = _portable(nodes.NEURON_RANGE.pattern)  # a group of neurons, not a path step
+_MEMBER = rf"^\s*(?:{_PART}|{_RANGE})\s*$"  # a node, a neuron range, or a name in `nodes`
+_TARGET = rf"^\s*(?:{_CHAIN}|{_PART}|{_RANGE})\s*$"  # ... or an edge / chain 'A -> B', or a path name
 _CHAIN_PATTERN = rf"^\s*{_CHAIN}\s*$"
 _ROLE = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _RESIDUAL = r"^\s*(?:resid_pre|resid_mid|resid_post)[0-9]+(?:@[A-Za-z_][A-Za-z0-9_]*)?\s*$"
@@ -135,6 +136,8 @@ def _tighten_claim(claim: dict[str, Any], kind_name: str) -> None:
             claim["required"] = sorted({*claim.get("required", []), "targets"})
     props["require"] = _one_or_many({"type": "string", "minLength": 1}, props["require"]["description"])
     props["expect"].update(_expect(kind.trend_variable))
+    if kind_name == "screen":  # screen targets and the screen expectation grammar (spec/screens.py)
+        _tighten_screen(props)
     if kind_name == "logit_lens":  # one site is not a sweep: no trend with `at`
         claim["if"] = {"required": ["at"], "properties": {"at": {"type": "string"}}}
         claim["then"] = {"properties": {"expect": _expect(None)}}
@@ -147,6 +150,24 @@ def _tighten_claim(claim: dict[str, Any], kind_name: str) -> None:
     if kind_name == "attention":
         for role in ("source", "destination"):
             props[role].update(_pattern(_ROLE, "not a role (a letter or '_', then letters, digits, '_')"))
+
+
+def _tighten_screen(props: dict[str, Any]) -> None:
+    """A screen's targets are screen keywords; its expectation is 'only / none outside [cells] ...'."""
+    keywords = "|".join(nodes.SCREEN_TARGETS)
+    item = _string(
+        rf"^\s*(?:{keywords})\s*$", f"not a screen target (valid: {', '.join(nodes.SCREEN_TARGETS)})"
+    )
+    what = f"screen targets: {', '.join(nodes.SCREEN_TARGETS)}; one string or a list"
+    props["targets"] = _one_or_many(item, what, at_least_one=True)
+    stat = "(?:" + "|".join(screens.SCREEN_STATISTICS) + ")"
+    op = "(?:" + "|".join(re.escape(o) for o in screens.SCREEN_OPERATORS) + ")"
+    cells = r"(?:\[[^\]]*\]|[A-Za-z_][A-Za-z0-9_\-.]*)"
+    number = _portable(expectations._NUMBER)
+    pattern = rf"^\s*(?:only|none\s+outside)\s*{cells}\s*(?:{stat}\s*)?{op}\s*{number}\s*$"
+    props["expect"].update(
+        _pattern(pattern, f"not a screen expectation (valid: {screens.SCREEN_EXPECTATION_GRAMMAR})")
+    )
 
 
 def _tighten_model(defs: dict[str, Any]) -> None:
@@ -183,7 +204,7 @@ def _tighten_data(defs: dict[str, Any]) -> None:
 
 
 def _tighten_hypothesis(schema: dict[str, Any]) -> None:
-    """Node members, path chains and checkpoint names."""
+    """Node members, path chains, checkpoint names, and `model:` or `models:`."""
     props = schema["properties"]
     member = _string(
         _MEMBER,
@@ -197,6 +218,12 @@ def _tighten_hypothesis(schema: dict[str, Any]) -> None:
         "a chain 'A -> B [-> C ...]' of nodes or names in `nodes`",
     )
     props["paths"]["additionalProperties"] = {"anyOf": [chain, {"type": "array", "items": chain}]}
+    schema["required"] = [r for r in schema.get("required", []) if r != "model"]
+    schema["anyOf"] = [
+        {"required": ["model"]},
+        {"required": ["models"], "properties": {"models": {"minProperties": 1}}},
+    ]
+    props["models"]["propertyNames"] = {"pattern": r"^[A-Za-z_][A-Za-z0-9_\-]*$"}
     props["checkpoints"]["items"] = {
         "anyOf": [{"type": "integer", "minimum": 0}, _string(_CHECKPOINT, _CHECKPOINT_MESSAGE)]
     }

@@ -70,7 +70,9 @@ KIND_ARRAYS: dict[str, tuple[frozenset[str], str, str]] = {
         "m of the residual stream at `at` (or at each site resid_pre0, resid_mid0, …, the last "
         "resid_post) passed through the final norm and the unembedding",
         "without `at`: a sweep over `layer` (resid_pre<l> at x = l, resid_mid<l> at l + 0.5 where "
-        "the model has MLPs, the last resid_post at x = n_layers); the top-level `value` is the last site",
+        "the model has MLPs, the last resid_post at x = n_layers); the top-level `value` is the last site; "
+        "`top_tokens: k` also keeps the k likeliest tokens at every site and position of three prompts "
+        "(largest, median and smallest `value`) for the report's table",
     ),
     "attention": (
         frozenset({"value"}),
@@ -81,8 +83,9 @@ KIND_ARRAYS: dict[str, tuple[frozenset[str], str, str]] = {
     "ablation": (
         frozenset({"value", "clean", "corrupt", "intervened"}),
         "m(targets ablated) − m(clean); `intervened` = m(targets ablated)",
-        "`corrupt` = m(corrupted run); zero / mean (over prompts, role-aligned) / resample (another "
-        "prompt's, seeded) / soft (× alpha)",
+        "`corrupt` = m(corrupted run); zero / mean (over prompts, role-aligned; with `mean_from`, over "
+        "a separate reference set of templates and rows instead) / resample (another prompt's, seeded) / "
+        "soft (× alpha)",
     ),
     "activation_patching": (
         frozenset({"value", "clean", "corrupt", "intervened"}),
@@ -94,7 +97,9 @@ KIND_ARRAYS: dict[str, tuple[frozenset[str], str, str]] = {
         frozenset({"value", "clean", "corrupt", "intervened"}),
         "noising: m(corrupted values sent along the path only) − m(clean); denoising: m(clean "
         "values sent along the path into the corrupted run) − m(corrupt)",
-        "MLPs off the path frozen (default) or recomputed",
+        "MLPs off the path frozen (default) or recomputed; with `alpha` (soft path patching) the senders "
+        "send alpha × their own activation in the run patched instead of the other run's (α = −1: the "
+        "circuits report's variant)",
     ),
     "causal_scrubbing": (
         frozenset({"value", "clean", "corrupt", "intervened"}),
@@ -129,7 +134,75 @@ KIND_ARRAYS: dict[str, tuple[frozenset[str], str, str]] = {
         "whose change on the prompt is below `value` (ties count half)",
         "the random directions' mean changes at the last alpha listed are the random baseline (p-value, "
         "percentile, the report's histogram); compare expectations are judged at the last alpha listed; "
-        "`random_directions: 0` measures no `percentile`",
+        "`random_directions: 0` measures no `percentile`. With `score:` m is the text score of a "
+        "generated continuation (as in `generation`, with its settings) and `clean` the unsteered "
+        "generation's; the shift acts on every generated step, at every position for a node without a "
+        "role (the emotion paper's h + alpha·e), at the role's prompt token otherwise; alpha = 0 is the "
+        "control itself; random directions are generated at the last alpha only",
+    ),
+    "induction": (
+        frozenset({"value"}),
+        "per random sequence (`sequences` of them, not the templates' prompts): the target heads' mean "
+        "induction score, a head's mean attention from each second-half token to the token after that "
+        "token's first occurrence (TransformerLens' score)",
+        "each sequence is `seq_len` distinct random tokens repeated once, after BOS where the model has "
+        "one, seeded by `seed` (default: the run's); the report draws every head's mean score as a "
+        "layer × head grid; `data` and `metric` are not read",
+    ),
+    "screen": (
+        frozenset(),
+        "per cell (one sweep point each, x = the cell's name): exactly the arrays the single-target "
+        "claim of kind `of` on that cell reports (attribution: `value`, `clean`; attention: `value`; "
+        "ablation and activation_patching: `value`, `clean`, `corrupt`, `intervened`)",
+        "targets: all_heads (layer × head), all_mlps, all_resid_pre / all_resid_mid / all_resid_post, "
+        "restricted to `layers` ('0-11', '0-3,7'); `positions: all_roles` pins every cell to each role "
+        "the templates share (a layer × position grid). Expectations: 'only [cells] [statistic] op t' "
+        "(pass: the cells whose interval clears `statistic op t` are exactly the named ones; fail: a "
+        "named cell's interval lies wholly on the other side, or an unnamed cell's clears; else "
+        "inconclusive) and 'none outside [cells] [statistic] op t' (pass: every unnamed cell's interval "
+        "lies wholly on the other side; fail: one clears; else inconclusive). Cells are named as nodes or "
+        "`nodes` groups (a name without @role: the component at every position). Every cell's interval "
+        "is at the level `cell_family` (holm or bonferroni) gives it within the claim's own level; the "
+        "estimate is the number of cells that clear; the report draws the cells as a heatmap. "
+        "`versus: [templates]` (attribution): each cell's `value` is the difference of mean attributions, "
+        "`data` prompts minus `versus` prompts, as per-prompt influence values Δ + (N/n_g)(x − mean_g) "
+        "(− for the second group): mean Δ, the unpaired (Welch) standard error",
+    ),
+    "alignment": (
+        frozenset({"value"}),
+        "per held-out prompt of the claim's `data` templates: cos((h_s − μ_s) W, h_t − μ_t), the source "
+        "model's offset from its `fit` mean, mapped by the linear map W fitted on the `fit` prompts "
+        "(least squares or Procrustes), against the target model's own offset",
+        "a cross-model claim: it runs after every model of `models:` ran; the map and the means use the "
+        "exploration rows when rows are split; `random_baseline: {n: N}` draws N maps fitted with the fit "
+        "prompts' pairing shuffled; the side-by-side report adds the subspace overlap per `k` (mean cos² "
+        "of the principal angles between the target's PCA subspace of offsets and the mapped source's) "
+        "beside k / width, two random subspaces' expected overlap",
+    ),
+    "learned_scaling": (
+        frozenset(
+            {
+                "value",
+                "clean",
+                "delta_plus",
+                "delta_minus",
+                "kl_plus",
+                "kl_minus",
+                "effectiveness",
+                "flip",
+                "kl",
+            }
+        ),
+        "the learned intervention of `scalars` (written by `circuitspec learn`: activation scalars "
+        "h·(1 + β·α), steering vectors h + β·v or dynamic scalars α = gᵀh/‖h‖ at attn_out / mlp_out / "
+        "resid_post × layer × role) applied at β = ±`beta`: `delta_plus` / `delta_minus` = logit(desired) − "
+        "logit(undesired), `kl_plus` / `kl_minus` = KL(run ‖ clean) at the last token; `score: flip` "
+        "(default): value = min(Δ⁺, −Δ⁻), > 0 when it flips the answer both ways (with `max_kl`: capped at 0 "
+        "where the larger KL exceeds it); `score: effectiveness`: the paper's per-prompt E₀ = −[max(0, −Δ⁺) "
+        "+ max(0, Δ⁻)]; `score: kl`: (KL⁺ + KL⁻)/2",
+        "the activation-scaling paper's evaluation (Stoehr et al., §3.4) per prompt, so effectiveness and "
+        "faithfulness get confidence intervals on held-out prompts (`split: test`); the file's locations, "
+        "method and provenance are checked by `validate`; `targets` and `metric` are not read",
     ),
 }
 
@@ -195,13 +268,35 @@ KIND_STATISTICS: dict[str, dict[str, str]] = {
         "success_rate": "share of prompts answered correctly with the direction added",
         "median": "median change of the metric",
     },
+    "induction": {
+        "mean": "mean induction score of the targets over the random sequences (0 to 1; `> 0.4`: an "
+        "induction head)",
+        "median": "median induction score over the sequences",
+    },
+    "screen": {},  # judged per cell by the statistic its expectation names (mean by default)
+    "alignment": {
+        "mean": "mean cosine between the mapped source offset and the target's own (1: the map carries "
+        "every offset's direction; about 0: none)",
+        "median": "median of those cosines",
+    },
+    "learned_scaling": {
+        "success_rate": "share of prompts the intervention flips both ways (β = +beta favours the desired "
+        "answer, −beta the undesired one), within `max_kl` when set",
+        "mean": "mean of `value`: the flip margin in logits, the paper's E₀ (≤ 0, 0 best) or the mean KL, "
+        "per `score`",
+        "median": "median of `value`",
+    },
 }
 
 METRICS: dict[str, str] = {
     "logit_diff": "logit(desired) − logit(undesired) at the last real token (the default)",
     "prob_diff": "p(desired) − p(undesired) at the last real token",
     "desired_prob": "p(desired) at the last real token",
-    "kl": "KL(clean ‖ run) of the next-token distributions at the last real token (0 on the clean run)",
+    "kl": "KL(clean ‖ run) = Σ p_clean · (log p_clean − log p_run) of the next-token distributions at the "
+    "last real token (0 on the clean run): how much the run loses of what the clean model predicts",
+    "kl_run_clean": "KL(run ‖ clean) = Σ p_run · (log p_run − log p_clean), the other direction, as the "
+    "activation-scaling paper's faithfulness term writes it: large where the run puts mass on tokens the "
+    "clean model finds unlikely (0 on the clean run)",
     "cosine": "encoders: cos(sentence embedding of the run, embedding of the template's `reference`)",
     "distance_change": "encoders: (d(ref, clean) − d(ref, run)) / d(ref, clean), d the cosine distance "
     "(0 on the clean run, < 0 when the run moved away from the reference)",
@@ -240,6 +335,19 @@ MODEL_SOURCES: dict[str, tuple[str, str, str]] = {
         "a built-in table of GPT-2, Pythia and TransformerLens toy-model shapes; any other name needs "
         "`model.shape` (`circuitspec init --model` writes it from a cached `config.json`)",
     ),
+    "nnsight": (
+        "the nnsight backend (also `backend: nnsight` beside `path`, `gguf` or `package`): a Llama-style "
+        "Hugging Face decoder (llama, mistral; no attention biases) wrapped by nnsight, the same weights "
+        "transformers loads. It runs ablation, activation_patching, attribution, scaling, generation, "
+        "behaviour, attention and logit_lens (per prompt within 1e-4 of TransformerLens on SmolLM2); other "
+        "kinds, and one query head's copy of a shared key/value head (`L21H1.v`; name `L21KV0.v`), are "
+        "refused by `validate`. `remote: true` runs every pass on NDIF (key in `NDIF_API_KEY`): untested "
+        "offline; NDIF runs only code it allows, so circuitspec's hook functions may be refused there, and "
+        "the runs' caches are not sent back",
+        "a local directory or GGUF file relative to the hypothesis file, else a hub name from the local "
+        "Hugging Face cache (nothing is downloaded); with `remote: true`, NDIF's copy of that hub model",
+        "`config.json` (a hub name: `model.shape`)",
+    ),
 }
 
 # variable -> what it does
@@ -256,4 +364,6 @@ ENVIRONMENT: dict[str, str] = {
     "virtual environment (~3 minutes; `.ci/run` sets it)",
     "HF_HOME, HF_HUB_CACHE": "where the Hugging Face cache is, for `model: {name: …}`",
     "HF_HUB_OFFLINE": "set to 1 by circuitspec while it loads a `name` model, so nothing is downloaded",
+    "NDIF_API_KEY": "nnsight's key for NDIF, read by nnsight itself; `model: {nnsight: NAME, remote: true}` "
+    "refuses to start without it",
 }

@@ -16,9 +16,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from circuitspec.spec import schema
+from circuitspec.spec.induction_claim import InductionClaim
+from circuitspec.spec.learned_claim import LearnedScalingClaim
+from circuitspec.spec.screens import ScreenClaim
 
 from . import checks, hooks, rules
+from .alignment_checks import check_alignment
+from .induction_checks import INDUCTION_TARGET, check_induction
+from .learned_checks import check_learned_scaling
+from .mean_reference_checks import check_ablation_with_reference
 from .rules import NodeRule
+from .screens import screen_hooks
 from .steering_checks import STEERING_TARGET, check_steering
 
 __all__ = ["REGISTRY", "ClaimKind", "claim_kind"]
@@ -49,6 +57,7 @@ class ClaimKind:
     bars: bool = False  # its points and estimate read as bars (per layer / per target), not a sweep
     plots: tuple[str, ...] = ()  # payload types (circuitspec.measurement) it yields
     check: CheckFn | None = None  # check(checker, claim, targets, chains, template_ids)
+    cross_model: bool = False  # reads two models: measure(activations, claim, seed), after every model ran
 
     def load_measure(self) -> Callable[..., Any]:
         """The kind's ``measure`` function (imports the engine: call only when a model runs)."""
@@ -76,7 +85,7 @@ _KINDS = [
     ),
     ClaimKind(
         "ablation", schema.AblationClaim, f"{_ENGINE}.ablation_claim:measure", hooks.target_hooks,
-        target=rules.EDITABLE, random_baseline=True, check=checks.check_ablation,
+        target=rules.EDITABLE, random_baseline=True, check=check_ablation_with_reference,
     ),
     ClaimKind(
         "activation_patching", schema.ActivationPatchingClaim, f"{_ENGINE}.activation_patching_claim:measure",
@@ -113,6 +122,25 @@ _KINDS = [
     ClaimKind(
         "steering", schema.SteeringClaim, f"{_ENGINE}.steering_claim:measure", hooks.target_hooks,
         target=STEERING_TARGET, trend_variable="alpha", check=check_steering,
+    ),
+    ClaimKind(
+        "induction", InductionClaim, f"{_ENGINE}.induction:measure", hooks.no_hooks,
+        target=INDUCTION_TARGET, encoder=False, check=check_induction, plots=("HeadGrid", "TargetValues"),
+        encoder_reason="an encoder attends both ways, so a head has no earlier occurrence to look back to",
+    ),
+    ClaimKind(
+        "alignment", schema.AlignmentClaim, f"{_ENGINE}.alignment:measure", hooks.no_hooks,
+        needs_targets=False, encoder=False, cross_model=True, check=check_alignment,
+        encoder_reason="alignment reads two causal models' residual streams",
+    ),
+    ClaimKind(
+        "screen", ScreenClaim, f"{_ENGINE}.screen:measure",
+        lambda claim, graph, cfg: screen_hooks(claim, graph, cfg, REGISTRY),
+    ),
+    ClaimKind(
+        "learned_scaling", LearnedScalingClaim, f"{_ENGINE}.learned_scaling_claim:measure", hooks.no_hooks,
+        needs_targets=False, encoder=False, check=check_learned_scaling,
+        encoder_reason="a learned intervention flips a next-token answer, which an encoder does not predict",
     ),
 ]  # fmt: skip
 

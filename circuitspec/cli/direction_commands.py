@@ -53,13 +53,16 @@ def _templates(spec: Any, group: str) -> list[str]:
     return tagged
 
 
-def directions_command(hypothesis: Path, request: DirectionRequest, out: Path) -> str:
-    """Read both groups' activations at the node, save the direction (or subspace); return a summary."""
+def directions_command(
+    hypothesis: Path, request: DirectionRequest, out: Path, model: str | None = None
+) -> str:
+    """Read both groups' activations at the node, save the direction (or subspace); return a summary.
+    ``model``: which of a ``models:`` file's models to read (required there, refused elsewhere)."""
     from circuitspec.claims.steering_checks import model_label
     from circuitspec.spec.loader import load_hypothesis, load_rows
     from circuitspec.spec.splits import select_rows
 
-    loaded_hypothesis = load_hypothesis(hypothesis)
+    loaded_hypothesis = _one_model(load_hypothesis(hypothesis), model)
     spec = loaded_hypothesis.spec
     templates = [_templates(spec, g) for g in request.groups]
     split = request.split or ("explore" if spec.data.split is not None else "all")
@@ -76,6 +79,21 @@ def directions_command(hypothesis: Path, request: DirectionRequest, out: Path) -
     return _save(out, acts, request, model, n, split)
 
 
+def _one_model(loaded: Any, model: str | None) -> Any:
+    """The hypothesis as ``model`` sees it (:func:`circuitspec.compare.views.model_view`)."""
+    from circuitspec.compare.views import model_view
+
+    names = list(loaded.spec.models)
+    if not names:
+        if model is not None:
+            raise CircuitSpecError(f"--model {model}: {loaded.path.name} names one model (no 'models:')")
+        return loaded
+    if model is None or model not in names:
+        given = f"--model {model}: unknown model" if model else "--model is required"
+        raise CircuitSpecError(f"{given}: {loaded.path.name} names several models ({', '.join(names)})")
+    return model_view(loaded, model)
+
+
 def _activations(
     spec: Any, base_dir: Path, rows: list[Any], templates: list[list[str]], request: DirectionRequest
 ) -> list[Any]:
@@ -86,7 +104,7 @@ def _activations(
     from circuitspec.engine.steering import collect
     from circuitspec.pipeline import load_hypothesis_model
 
-    loaded = load_hypothesis_model(spec.model, base_dir)
+    loaded = load_hypothesis_model(spec.model, base_dir, spec.model.checkpoint)
     acts = []
     for ids in templates:
         prompts = build_prompt_set(spec.data, rows, loaded.tokenizer, ids, seed=spec.data.seed, n=spec.data.n)
@@ -144,10 +162,14 @@ def register(app: typer.Typer) -> None:
         split: Annotated[
             str | None, typer.Option(help="rows read: explore (default when rows are split), test or all")
         ] = None,
+        model: Annotated[
+            str | None, typer.Option(help="with several models (models:), the one to read")
+        ] = None,
     ) -> None:
         """Save a mean-difference direction (or PCA subspace) between two prompt groups at a node."""
         try:
-            print(directions_command(hypothesis, DirectionRequest(node, groups, pooling, pca, split), out))
+            request = DirectionRequest(node, groups, pooling, pca, split)
+            print(directions_command(hypothesis, request, out, model))
         except CircuitSpecError as error:
             print(str(error), file=sys.stderr)
             raise typer.Exit(2) from None

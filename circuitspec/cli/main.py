@@ -8,6 +8,7 @@ extra without it says so in one line (``cli/extras.py``).
 from __future__ import annotations
 
 import atexit
+import functools
 import gc
 import re
 import sys
@@ -19,9 +20,11 @@ import typer
 
 from circuitspec.cli.data_commands import register as register_data_commands
 from circuitspec.cli.direction_commands import register as register_direction_commands
+from circuitspec.cli.discover_command import register as register_discover_command
 from circuitspec.cli.extras import EXTRA_MODULES, models_hint, require_models
 from circuitspec.cli.feature_commands import register as register_feature_commands
 from circuitspec.cli.init_command import register as register_init_command
+from circuitspec.cli.learn_command import register as register_learn_command
 from circuitspec.cli.prompt_commands import register as register_prompt_commands
 from circuitspec.cli.regress_commands import register as register_regress_commands
 from circuitspec.errors import CircuitSpecError, ModelNotAvailable
@@ -137,7 +140,7 @@ def _compile(file: Path, *, with_rows: bool = False):  # -> CircuitGraph
 
     loaded = load_hypothesis(file)
     try:
-        graph = compile_hypothesis(loaded)
+        graph = next(iter(_model_views(file).values()), None) or compile_hypothesis(loaded)
     except ModelNotAvailable as exc:  # the model the file names: point at its `model:` entry
         raise (loaded.error(exc.message, ("model",)) if exc.file is None else exc) from None
     _check_checkpoints(loaded)
@@ -148,6 +151,26 @@ def _compile(file: Path, *, with_rows: bool = False):  # -> CircuitGraph
         # unknown words, where the tokenizer loads without the model
         check_rows_offline(loaded.spec.model, loaded.spec.data, loaded.base_dir, rows)
     return graph
+
+
+def _model_views(file: Path) -> dict:
+    """A ``models:`` file's views compiled per model (:func:`circuitspec.compare.run.compile_views`); {}
+    for a single-model file."""
+    from circuitspec.spec.loader import load_hypothesis
+
+    loaded = load_hypothesis(file)
+    if not loaded.spec.models:
+        return {}
+    from circuitspec.compare.run import compile_views
+
+    return compile_views(loaded)
+
+
+def load_hypothesis_claims(file: Path) -> list:
+    """The file's claims after ``each`` expansion."""
+    from circuitspec.spec.loader import load_hypothesis
+
+    return list(load_hypothesis(file).claims)
 
 
 def _check_checkpoints(loaded) -> None:  # loaded: LoadedHypothesis
@@ -184,8 +207,17 @@ def validate(file: FileArg) -> None:
     """Check a hypothesis file against its model's shape, without loading weights."""
     try:
         graph = _compile(file, with_rows=True)
+        views = _model_views(file)
     except CircuitSpecError as exc:
         raise _bad_input(exc) from None
+    if views:
+        shapes = ", ".join(
+            f"{n}: {g.shape.n_layers} layers × {g.shape.n_heads} heads" for n, g in views.items()
+        )
+        claims = len(load_hypothesis_claims(file))
+        name = graph.hypothesis.name
+        print(f"ok: {file}: hypothesis '{name}', {claims} claims on {len(views)} models ({shapes})")
+        return
     shape = graph.shape
     print(
         f"ok: {file}: hypothesis '{graph.hypothesis.name}', {len(graph.claims)} claims, "
@@ -228,7 +260,9 @@ def schema(
 
 @app.command()
 def verify(
-    file: FileArg,
+    file: Annotated[
+        list[Path], typer.Argument(help="hypothesis YAML file (several with --ray)", show_default=False)
+    ],
     checkpoint: Annotated[str | None, typer.Option(help="training step, revision or checkpoint name")] = None,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="report directory (default reports/<name>)")
@@ -250,14 +284,21 @@ def verify(
         str | None, typer.Option(help="override model.device: auto, cpu, cuda, cuda:N or mps")
     ] = None,
     dtype: Annotated[WeightsDtype | None, typer.Option(help="override model.dtype")] = None,
+    ray: Annotated[bool, typer.Option("--ray", help="each file a Ray task (circuitspec[ray])")] = False,
+    ray_address: Annotated[str | None, typer.Option(help="join this Ray cluster; implies --ray")] = None,
 ) -> None:
     """Run every claim on the model and report verdicts (exit 1 when a claim fails, 2 on an error)."""
     try:
         require_models("verify")  # the core install has no torch: one line naming the extra
-        from circuitspec.pipeline import verify as run_verify
+        if ray or ray_address or len(file) > 1:  # a Ray fan-out (circuitspec/distributed/verify.py)
+            from circuitspec.distributed.verify import verify_command
 
+            run_verify: Any = functools.partial(verify_command, file, ray, ray_address)
+        else:
+            from circuitspec.compare.run import verify_file  # one model, or several side by side
+
+            run_verify = functools.partial(verify_file, file[0])
         code = run_verify(
-            file,
             checkpoint=parse_checkpoint(checkpoint),
             out=out,
             allow_inconclusive=allow_inconclusive,
@@ -279,6 +320,8 @@ register_feature_commands(app)
 register_prompt_commands(app)
 register_init_command(app)
 register_direction_commands(app)
+register_discover_command(app)
+register_learn_command(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -18,6 +18,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["baseline_command", "diff_command", "register", "regress_command"]
 
+RAY_HELP = "run each checkpoint as a Ray task (a local Ray cluster on this machine's cores; circuitspec[ray])"
+RAY_ADDRESS_HELP = "join this Ray cluster instead (auto, HOST:PORT, ray://HOST:PORT); implies --ray"
+
 
 def _console() -> Console:
     from circuitspec.reports.table import make_console
@@ -32,9 +35,18 @@ def _checkpoint(value: str | None) -> int | str | None:
 def baseline_command(
     file: Path, out: Path | None = None, checkpoint: str | None = None, seed: int | None = None
 ) -> Path:
-    """Verify FILE and keep its report.json as ``reports/<name>/baseline.json`` (or OUT)."""
+    """Verify FILE and keep its report.json as ``reports/<name>/baseline.json`` (or OUT); a ``models:``
+    file keeps one per model (``reports/<name>/<model>/baseline.json``) and the matrix."""
     from circuitspec.checkpoints import baseline
+    from circuitspec.spec.loader import load_hypothesis
 
+    if file.is_file() and load_hypothesis(file).spec.models:
+        from circuitspec.compare.run import baseline_models
+
+        if out is not None or checkpoint is not None:
+            where = "reports/<name>/<model>/baseline.json"
+            raise CircuitSpecError(f"--out / --checkpoint: a models: file keeps one per model, {where}")
+        return baseline_models(file, _console(), seed)[-1]
     return baseline(file, out, _checkpoint(checkpoint), seed=seed, console=_console())
 
 
@@ -51,9 +63,19 @@ def regress_command(
     out: Path | None = None,
     allow_inconclusive: bool = False,
     seed: int | None = None,
+    ray: bool = False,
+    ray_address: str | None = None,
 ) -> int:
     """Verify FILE on each checkpoint and write the claims × checkpoints matrix; the worst of
-    verify's exit codes over the checkpoints."""
+    verify's exit codes over the checkpoints. ``ray`` / ``ray_address``: each checkpoint a Ray task
+    (:mod:`circuitspec.distributed`; no address: a local cluster on this machine's cores)."""
+    if ray or ray_address:
+        from circuitspec.distributed.regress import regress_on_ray
+
+        return regress_on_ray(
+            file, checkpoints, address=ray_address, out=out, seed=seed,
+            allow_inconclusive=allow_inconclusive, console=_console(),
+        ).exit_code  # fmt: skip
     from circuitspec.checkpoints import regress
 
     return regress(
@@ -111,11 +133,13 @@ def register(app: typer.Typer) -> None:
         ] = None,
         allow_inconclusive: Annotated[bool, typer.Option(help="inconclusive counts as passed")] = False,
         seed: Annotated[int | None, typer.Option(help="override the hypothesis' seed")] = None,
+        ray: Annotated[bool, typer.Option("--ray", help=RAY_HELP)] = False,
+        ray_address: Annotated[str | None, typer.Option(help=RAY_ADDRESS_HELP)] = None,
     ) -> None:
         """Verify FILE on each checkpoint; write regression.{json,md,html} and per-checkpoint reports.
         Exit code: the worst over the checkpoints (1 when a claim fails at any of them)."""
         try:
-            code = regress_command(file, checkpoints, out, allow_inconclusive, seed)
+            code = regress_command(file, checkpoints, out, allow_inconclusive, seed, ray, ray_address)
         except CircuitSpecError as error:
             raise _fail(error) from None
         raise typer.Exit(code)

@@ -365,7 +365,7 @@ def _mlp_at_positions(mlp: torch.nn.Module, ends: torch.Tensor) -> Iterator[None
 
 
 def adapt(model: Any) -> ModelAdapter:
-    """The adapter for a loaded model (already an adapter: returned as is)."""
-    if isinstance(model, HookedTransformerAdapter):
+    """The adapter for a loaded model (already an adapter, e.g. the nnsight backend's: returned as is)."""
+    if isinstance(model, HookedTransformerAdapter) or getattr(model, "backend", None) == "nnsight":
         return model
     return HookedTransformerAdapter(model)

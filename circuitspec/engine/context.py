@@ -57,6 +57,12 @@ class RunContext:
     _cache: dict[str, Any] = field(default_factory=dict)
     tokenizer: Any = None  # the model's TextTokenizer, for claims that decode text (generation)
 
+    @classmethod
+    def of_loaded(cls, loaded: Any, prompts: PromptSet, metric: Callable[..., torch.Tensor]) -> RunContext:
+        """A context on a ``LoadedModel`` (its model and tokenizer), for code that reads activations
+        outside the planner (cross-model claims, commands)."""
+        return cls(loaded.model, prompts, metric, tokenizer=loaded.tokenizer)
+
     @property
     def adapter(self) -> ModelAdapter:
         """The model behind the adapter interventions use (weights, partial passes, unembedding)."""

@@ -28,6 +28,7 @@ from .adapter import ModelAdapter
 from .context import PassCounter
 from .edits import Edit
 from .sites import Site
+from .steering import Shift
 
 __all__ = ["Generated", "GenerationConfig", "StepEdit", "chat_prompts", "generate"]
 
@@ -40,11 +41,13 @@ class StepEdit:
 
     ``site.positions`` index each prompt's own (unpadded) tokens, one per prompt (a role), or are None
     (every position, generated ones included). ``values`` ``[n_prompts, ...]`` holds, per prompt, what
-    :meth:`Site.select` reads at one position (a head's ``[d_head]``, a neuron's ``[1]``)."""
+    :meth:`Site.select` reads at one position (a head's ``[d_head]``, a neuron's ``[1]``); ``shift``,
+    of the same shape, is added there instead (steering's :class:`~circuitspec.engine.steering.Shift`)."""
 
     site: Site
     scale: float | None = None
     values: torch.Tensor | None = None
+    shift: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -251,6 +254,8 @@ def _as_edit(edit: StepEdit, act: torch.Tensor, rows: torch.Tensor, pads: torch.
         inside = (at >= 0) & (at < width)
         mask = replace(site, positions=at.clamp(0, width - 1)).mask(zeros)
         mask &= inside.reshape(-1, *([1] * (act.dim() - 1)))
+    if edit.shift is not None:
+        return Shift(mask, _written(site, torch.zeros_like(act), edit.shift[rows]))
     if edit.values is None:
         return Edit(mask=mask, scale=1.0 if edit.scale is None else float(edit.scale))
     return Edit(mask=mask, values=_written(site, act, edit.values[rows]))

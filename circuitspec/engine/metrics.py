@@ -3,7 +3,8 @@
 Every metric has the signature ``metric(logits, prompts, corrupt=False) -> Tensor[n]``: ``logits``
 are ``[n, vocab]`` at each prompt's last real token (what the shared runs and edited passes keep;
 ``[n, pos, vocab]`` is read at the last real token too); ``corrupt=True`` scores the run against the
-corrupted twins' answers. ``kl`` needs the clean logits, so it is built by :func:`make_metric`.
+corrupted twins' answers. ``kl`` (KL(clean ‖ run)) and ``kl_run_clean`` (KL(run ‖ clean)) need the clean
+logits, so they are built by :func:`make_metric`.
 :func:`answer_logit_metric` says which metrics read only the two answer logits, so a caller may
 unembed those columns alone (the logit lens).
 """
@@ -18,6 +19,7 @@ from .prompts import NO_ANSWER, PromptSet
 
 __all__ = [
     "EMBEDDING_METRICS",
+    "KL_METRICS",
     "METRICS",
     "answer_logit_metric",
     "cosine_distance",
@@ -77,14 +79,16 @@ def desired_prob(logits: torch.Tensor, prompts: PromptSet, corrupt: bool = False
     return probs[torch.arange(probs.shape[0], device=probs.device), good]
 
 
-def kl_from_clean(clean_logits: torch.Tensor, prompts: PromptSet) -> Metric:
-    """KL(clean ‖ run) of the next-token distributions at the last real token (0 on the clean run)."""
+def kl_from_clean(clean_logits: torch.Tensor, prompts: PromptSet, run_first: bool = False) -> Metric:
+    """KL(clean ‖ run) of the next-token distributions at the last real token (0 on the clean run);
+    ``run_first``: KL(run ‖ clean), the direction of the activation-scaling paper's faithfulness term."""
     clean_logp = final_logits(clean_logits, prompts).float().log_softmax(-1)
 
     def kl(logits: torch.Tensor, prompts: PromptSet, corrupt: bool = False) -> torch.Tensor:
         run_logp = final_logits(logits, prompts).float().log_softmax(-1)
         ref = clean_logp.to(run_logp.device)
-        return (ref.exp() * (ref - run_logp)).sum(-1)
+        p, q = (run_logp, ref) if run_first else (ref, run_logp)
+        return (p.exp() * (p - q)).sum(-1)
 
     return kl
 
@@ -119,6 +123,7 @@ def distance_change(reference: torch.Tensor, clean: torch.Tensor) -> Metric:
 
 
 EMBEDDING_METRICS = ("cosine", "distance_change")
+KL_METRICS = ("kl", "kl_run_clean")  # KL(clean ‖ run), KL(run ‖ clean)
 
 METRICS: dict[str, Metric] = {"logit_diff": logit_diff, "prob_diff": prob_diff, "desired_prob": desired_prob}
 
@@ -129,7 +134,7 @@ def make_metric(
     prompts: PromptSet,
     reference: Callable[[], torch.Tensor] | None = None,
 ) -> Metric:
-    """The metric called ``name``; ``clean_logits`` is called only for ``kl`` and ``distance_change``.
+    """The metric called ``name``; ``clean_logits`` is called only for the KL metrics and ``distance_change``.
 
     Embedding metrics (encoders) need ``reference``: it returns the ``[n, d]`` embeddings of each
     prompt's reference text, computed once without interventions.
@@ -143,11 +148,11 @@ def make_metric(
         if name == "cosine":
             return cosine_to_reference(reference())
         return distance_change(reference(), clean_logits())
-    if name == "kl":
-        return kl_from_clean(clean_logits(), prompts)
+    if name in KL_METRICS:
+        return kl_from_clean(clean_logits(), prompts, run_first=name == "kl_run_clean")
     if name not in METRICS:
         raise ValueError(
-            f"metric '{name}' is not available for causal LMs (valid: {', '.join([*METRICS, 'kl'])})"
+            f"metric '{name}' is not available for causal LMs (valid: {', '.join([*METRICS, *KL_METRICS])})"
         )
     if not prompts.has_answers:  # fails when used: attention claims never read their metric
         lacking = sorted(

@@ -26,7 +26,15 @@ from circuitspec.errors import CircuitSpecError, ModelNotAvailable
 from circuitspec.spec.schema import ModelShape, ModelSpec
 from circuitspec.tokenizer import TextTokenizer
 
-__all__ = ["LoadedModel", "hf_cache_dir", "load_model", "resolve_device", "shape_of", "weights_sha256"]
+__all__ = [
+    "LoadedModel",
+    "device_identity",
+    "hf_cache_dir",
+    "load_model",
+    "resolve_device",
+    "shape_of",
+    "weights_sha256",
+]
 
 _DTYPES = {
     "float32": torch.float32,
@@ -51,6 +59,13 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+def device_identity(requested: str, device: str) -> dict[str, Any]:
+    """The report identity's device: where the model ran, and why when ``auto`` fell back to the CPU."""
+    if requested == "auto" and device == "cpu":
+        return {"device": device, "device_note": "device auto: no CUDA device found, ran on the CPU"}
+    return {"device": device}
 
 
 def weights_sha256(model: torch.nn.Module) -> str:
@@ -111,6 +126,13 @@ def load_model(spec: ModelSpec, base_dir: Path, checkpoint: int | str | None = N
     checkpoint = checkpoint if checkpoint is not None else spec.checkpoint
     device = resolve_device(spec.device)
     dtype = _DTYPES[spec.dtype]
+    if spec.uses_nnsight:  # a Hugging Face model through nnsight (engine/backends)
+        from .backends.nnsight_loading import load_nnsight
+
+        adapter, tokenizer, shape, identity = load_nnsight(spec, base_dir, device, dtype, checkpoint)
+        identity["weights_sha256"] = "remote" if spec.remote else weights_sha256(adapter.hf)
+        identity.update(device_identity(spec.device, device), dtype=spec.dtype)
+        return LoadedModel(model=adapter, tokenizer=tokenizer, shape=shape, identity=identity)
     source = resolve_source(spec, base_dir)
     extra: dict[str, Any] = {}
     with warnings.catch_warnings():
@@ -132,7 +154,7 @@ def load_model(spec: ModelSpec, base_dir: Path, checkpoint: int | str | None = N
         "source": source.label,
         "checkpoint": checkpoint,
         "weights_sha256": weights_sha256(model),
-        "device": device,
+        **device_identity(spec.device, device),
         "dtype": spec.dtype,
         "prepend_bos": tokenizer.bos_id is not None,
         **_attention_identity(model.cfg),

@@ -32,6 +32,7 @@ from .metrics import make_metric
 from .models import LoadedModel
 from .progress import ClaimProgress
 from .prompts import PromptSet, build_prompt_set
+from .reference_sets import add_reference_groups, link_reference_sets
 from .shared_runs import link_to_superset
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ def _prompt_sets(
     groups: dict[tuple[str, ...], list[str]] = {}
     for claim in graph.claims:
         groups.setdefault(prompt_key(graph, claim, run_split), []).append(claim.id)
+    add_reference_groups(groups, graph, run_split)  # mean_from: the prompts a mean ablation averages over
     out: dict[tuple[str, ...], tuple[PromptSet | str, PassCounter, dict[str, Any]]] = {}
     counter = PassCounter()  # one counter: a run shared between prompt sets is charged once
     arch = adapt(loaded.model).arch
@@ -92,6 +94,8 @@ def _prompt_sets(
         cache: dict[str, Any] = {"_needed": needed_hooks(graph, claim_ids, arch), "_declared": True}
         out[key] = (prompts, counter, cache)
     _share_runs(out, loaded)
+    own_key = lambda claim: prompt_key(graph, claim, run_split)  # noqa: E731
+    link_reference_sets(out, graph, loaded.model, loaded.tokenizer, own_key, run_split)
     return out
 
 
@@ -217,6 +221,7 @@ def measure_claim(
         ctx = RunContext(loaded.model, prompts, _metric_not_set, counter, cache, tokenizer=loaded.tokenizer)
         ctx.need(sorted(kind.needed_hooks(claim, graph, ctx.adapter.arch)))
         _check_encoder_claim(ctx.adapter.arch, claim)
+        getattr(ctx.adapter, "check_claim", lambda kind: None)(claim.kind)  # kinds a backend cannot run
         ctx.metric = make_metric(claim.metric, lambda: ctx.clean()[0], prompts, reference=ctx.reference)
         _check_features(graph, claim, ctx.adapter)
         with warnings.catch_warnings():

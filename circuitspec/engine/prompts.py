@@ -233,7 +233,12 @@ def _sample_rows(rows: Sequence[dict], n: int | None, seed: int) -> list[dict[st
 def _encode_all(data, templates, rows, tokenizer, seed: int) -> tuple[list, list[_Encoded]]:
     """``(pair, row, template id)`` for templates × rows, and the references when templates give one."""
     encoded, references = [], []
+    all_rows = rows
     for t_index, template in enumerate(templates):
+        rows = [row for row in all_rows if template.selects(row)]
+        if not rows:
+            where = _where_words(template.where)
+            raise CircuitSpecError(f"template '{template.id}': no data row has {where}")
         corruption = template.corrupt or data.corrupt
         partner = None
         if corruption is not None and corruption.shuffle:
@@ -255,6 +260,11 @@ def _encode_all(data, templates, rows, tokenizer, seed: int) -> tuple[list, list
             if template.reference is not None:
                 references.append(_encode(template.reference, row, tokenizer, where + " (reference)"))
     return encoded, references
+
+
+def _where_words(where: dict[str, str]) -> str:
+    """``category = anger, length = short``: a template's ``where:`` for a message."""
+    return ", ".join(f"{field} = {value}" for field, value in where.items())
 
 
 def build_prompt_set(

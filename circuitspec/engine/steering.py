@@ -12,6 +12,9 @@
   each; :func:`steering_sweep` runs a node × α grid with, per seed, a random direction of the same
   norm (``numpy.random.default_rng(seed)``) over the same α, and returns a :class:`SteeringGrid`
   whose :meth:`~SteeringGrid.measurement` is a ``Measurement`` (α sweep, random-direction baseline).
+- :func:`steering_site` checks a vector against a node for generation, which adds it through
+  ``StepEdit(site, shift=…)`` with a :class:`Shift` on every generated step (the steering claim's text
+  scores, ``interventions/steering_claim.py``).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ __all__ = [
     "random_direction",
     "reading_node",
     "steer",
+    "steering_site",
     "steering_sweep",
 ]
 
@@ -186,6 +190,13 @@ def _checked_sites(ctx: RunContext, pushes: Sequence[Push]) -> tuple[list[Site],
                 f"which is {width} wide in this model"
             )
     return sites, cache
+
+
+def steering_site(ctx: RunContext, node: NodeRef | str, vector: np.ndarray) -> Site:
+    """``node`` resolved against the prompts, once ``vector`` is checked to fit it (one-line error if not):
+    where generation adds ``α·vector`` (:class:`~circuitspec.engine.generation.StepEdit` ``shift``)."""
+    (site,), _ = _checked_sites(ctx, [Push(node, vector, 1.0)])
+    return site
 
 
 def _shifts(

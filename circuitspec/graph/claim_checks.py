@@ -12,8 +12,9 @@ from typing import Any
 
 from circuitspec.claims import REGISTRY, ClaimKind, claim_kind
 from circuitspec.spec.answers import check_answers
+from circuitspec.spec.backends import backend_refusal
 from circuitspec.spec.geometry import receive_order, send_order
-from circuitspec.spec.nodes import NODE_GRAMMAR, NodeKind, NodeRef, NodeSyntaxError, parse_node
+from circuitspec.spec.nodes import NEURON_RANGE, NODE_GRAMMAR, NodeKind, NodeRef, NodeSyntaxError, parse_node
 
 from .circuit import CircuitGraph
 from .resolver import Chain, Loc, Resolver
@@ -34,7 +35,7 @@ def _target(
     if text in paths:
         chains = paths[text]
         return [n for c in chains for n in c.nodes], chains
-    if text not in r.spec.nodes:
+    if text not in r.spec.nodes and not NEURON_RANGE.match(text.strip()):  # a range: resolve_name
         try:
             parse_node(text)
         except NodeSyntaxError:
@@ -127,6 +128,9 @@ def compile_claim(r: Resolver, claim: Any, paths: dict[str, list[Chain]], out: C
         targets += [n for n in nodes if n not in targets]
     if not targets and kind.needs_targets:
         raise r.fail(f"a {kind.name} claim needs at least one target", r.claim_loc(claim.id, "targets"))
+    refused = backend_refusal(r.spec.model, kind.name, targets, r.shape)  # e.g. nnsight: no path patching
+    if refused is not None:
+        raise r.fail(refused, r.claim_loc(claim.id, "kind"))
     _check_expectation(r, kind, claim)
     if kind.check is not None:
         kind.check(r, claim, targets, chains, template_ids)

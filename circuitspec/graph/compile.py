@@ -18,6 +18,7 @@ from circuitspec.spec.schema import ModelShape
 from .circuit import CircuitGraph
 from .claim_checks import compile_claim
 from .resolver import Resolver, receiver_channel
+from .screen_checks import compile_screen, is_screen
 from .shapes import shape_for
 
 __all__ = ["compile_hypothesis", "receiver_channel"]
@@ -51,7 +52,10 @@ def compile_hypothesis(loaded: LoadedHypothesis, shape: ModelShape | None = None
         hypothesis=loaded.spec, shape=resolver.shape, digraph=resolver.graph, claims=list(loaded.claims)
     )
     for claim in loaded.claims:
-        compile_claim(resolver, claim, paths, graph)
+        if is_screen(claim):  # one claim over many cells, none of them drawn as circuit nodes
+            compile_screen(resolver, claim, graph)
+        else:
+            compile_claim(resolver, claim, paths, graph)
     if not nx.is_directed_acyclic_graph(resolver.graph):
         cycle = nx.find_cycle(resolver.graph)
         raise loaded.error(f"the circuit has a cycle: {' -> '.join(a for a, _ in cycle)}", ("paths",))

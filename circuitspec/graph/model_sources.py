@@ -59,6 +59,11 @@ def resolve_source(spec: ModelSpec, base_dir: str | Path | None = None) -> Model
         return ModelSource("name", spec.name, f"name:{spec.name}")
     if spec.package:
         return _package_source(spec.package)
+    if spec.nnsight:  # a local directory or GGUF file, else a Hugging Face hub name
+        local, label = (base / spec.nnsight).resolve(), f"nnsight:{spec.nnsight}"
+        if not local.exists():
+            return ModelSource("name", spec.nnsight, label)
+        return ModelSource("gguf" if local.suffix == ".gguf" else "path", str(local), label)
     if spec.gguf:
         file = (base / spec.gguf).resolve()
         if not file.is_file():

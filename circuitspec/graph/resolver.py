@@ -16,7 +16,16 @@ import networkx as nx
 from circuitspec.errors import CircuitSpecError
 from circuitspec.spec.geometry import node_order, receive_channels
 from circuitspec.spec.loader import LoadedHypothesis
-from circuitspec.spec.nodes import NodeKind, NodeRef, NodeSyntaxError, parse_node
+from circuitspec.spec.nodes import (
+    NEURON_RANGE,
+    SCREEN_TARGETS,
+    NodeKind,
+    NodeRef,
+    NodeSyntaxError,
+    expand_neuron_range,
+    parse_layer_range,
+    parse_node,
+)
 from circuitspec.spec.schema import ModelShape, split_path
 from circuitspec.spec.templates import roles_of, slots_of
 
@@ -104,8 +113,11 @@ class Resolver:
                 raise self.fail(problem, ("model", "dictionaries", key))
 
     def resolve_name(self, name: str, loc: Loc, stack: tuple[str, ...] = ()) -> list[NodeRef]:
-        """A node name or a name in ``nodes`` (groups expanded) → NodeRefs."""
+        """A node name or a name in ``nodes`` (groups, and neuron ranges ``MLP3.post[10:20]``, expanded)
+        → NodeRefs."""
         nodes = self.spec.nodes
+        if name not in nodes and NEURON_RANGE.match(str(name).strip()):
+            return self._neuron_range(name, loc)
         if name not in nodes:
             node = self.parse(name, loc)
             self.add_node(node)
@@ -121,6 +133,49 @@ class Resolver:
                     out.append(node)
                 self.add_node(node, group=name if not isinstance(members, str) else None)
         return out
+
+    def _neuron_range(self, name: str, loc: Loc) -> list[NodeRef]:
+        """``MLP3.post[10:20]`` → its neuron nodes, each checked like any node (an empty range, or one
+        ending past ``d_mlp``, is refused naming the range)."""
+        try:
+            members = expand_neuron_range(name) or []
+        except NodeSyntaxError as exc:
+            raise self.fail(str(exc), loc) from None
+        d_mlp, last = self.shape.d_mlp, parse_node(members[-1]).index
+        if d_mlp is not None and last is not None and last >= d_mlp:
+            raise self.fail(f"neuron range '{name}' ends past d_mlp = {d_mlp} (valid: stop ≤ {d_mlp})", loc)
+        found = [self.parse(member, loc) for member in members]
+        for node in found:
+            self.add_node(node)
+        return found
+
+    def screen_cells(
+        self, keyword: str, layers: str | int | None, roles: list[str | None], loc: Loc, layers_loc: Loc
+    ) -> list[NodeRef]:
+        """A screen target (``all_heads``, ``all_mlps``, ``all_resid_pre`` ...) → its cells, layer by layer,
+        each at every role in ``roles`` (None: unpinned); checked like any node, never added to the
+        circuit drawing (a screen is one claim over many cells)."""
+        if keyword not in SCREEN_TARGETS:
+            raise self.fail(f"'{keyword}' is not a screen target (valid: {', '.join(SCREEN_TARGETS)})", loc)
+        try:
+            chosen = list(range(self.shape.n_layers)) if layers is None else parse_layer_range(layers)
+        except NodeSyntaxError as exc:
+            raise self.fail(str(exc), layers_loc) from None
+        if chosen[-1] >= self.shape.n_layers:
+            raise self.fail(
+                f"layer {chosen[-1]} out of range for a model with {self.shape.n_layers} layers "
+                f"(valid: 0–{self.shape.n_layers - 1})",
+                layers_loc,
+            )
+        kind = SCREEN_TARGETS[keyword]
+        heads = range(self.shape.n_heads) if kind is NodeKind.HEAD else [None]
+        base = {NodeKind.HEAD: "L{l}H{h}", NodeKind.MLP: "MLP{l}"}.get(kind, kind.value + "{l}")
+        return [
+            self.parse(base.format(l=layer, h=head) + (f"@{role}" if role else ""), loc)
+            for layer in chosen
+            for head in heads
+            for role in roles
+        ]
 
     def single(self, name: str, loc: Loc) -> NodeRef:
         """A path element: one node (a name in ``nodes`` must stand for exactly one)."""

@@ -72,6 +72,13 @@ class RegressionMatrix:
     checkpoints: list[int | str]
     rows: list[MatrixRow]
     report_dirs: dict[str, str | None] = field(default_factory=dict)
+    axis: str = "checkpoint"  # what a column is: a checkpoint (regress) or a model (a `models:` hypothesis)
+    appendix: list[dict[str, Any]] = field(default_factory=list)  # {"title", "rows": [{column: value}]}
+
+    @property
+    def title(self) -> str:
+        """``Regression: name`` across checkpoints, ``Models: name`` side by side."""
+        return f"{'Regression' if self.axis == 'checkpoint' else 'Models'}: {self.hypothesis_name}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data (floats rounded like report.json, keys sorted when written)."""
@@ -79,6 +86,8 @@ class RegressionMatrix:
 
         body = {
             "schema_version": MATRIX_SCHEMA_VERSION,
+            **({} if self.axis == "checkpoint" else {"axis": self.axis}),
+            **({"appendix": self.appendix} if self.appendix else {}),
             "hypothesis": {"name": self.hypothesis_name, "path": self.hypothesis_path},
             "checkpoints": [
                 {"name": c, "report_dir": self.report_dirs.get(str(c))} for c in self.checkpoints
@@ -111,7 +120,9 @@ class RegressionMatrix:
         return data
 
 
-def build_matrix(name: str, path: str, runs: Sequence[CheckpointRun]) -> RegressionMatrix:
+def build_matrix(
+    name: str, path: str, runs: Sequence[CheckpointRun], axis: str = "checkpoint"
+) -> RegressionMatrix:
     """Claims (first-seen order) × checkpoints (given order) from each checkpoint's outcomes."""
     rows: dict[str, MatrixRow] = {}
     for run in runs:
@@ -129,6 +140,7 @@ def build_matrix(name: str, path: str, runs: Sequence[CheckpointRun]) -> Regress
         checkpoints=[run.checkpoint for run in runs],
         rows=list(rows.values()),
         report_dirs={str(run.checkpoint): run.report_dir for run in runs},
+        axis=axis,
     )
 
 
@@ -155,9 +167,9 @@ def render_markdown(matrix: RegressionMatrix) -> str:
     """A Markdown table: one row per claim, one column per checkpoint, ``verdict estimate [CI]``."""
     header = ["claim", "statistic", *[str(c) for c in matrix.checkpoints]]
     lines = [
-        f"# Regression: {matrix.hypothesis_name}",
+        f"# {matrix.title}",
         "",
-        f"Hypothesis `{matrix.hypothesis_path}` across {len(matrix.checkpoints)} checkpoints. "
+        f"Hypothesis `{matrix.hypothesis_path}` across {len(matrix.checkpoints)} {matrix.axis}s. "
         "Each cell: verdict, estimate, [confidence interval].",
         "",
         "| " + " | ".join(header) + " |",
@@ -167,11 +179,27 @@ def render_markdown(matrix: RegressionMatrix) -> str:
         cells = [_cell_text(row.cells.get(str(c))) for c in matrix.checkpoints]
         lines.append("| " + " | ".join([f"`{row.claim_id}`", row.statistic, *cells]) + " |")
     lines.append("")
+    lines += appendix_markdown(matrix.appendix)
     for checkpoint in matrix.checkpoints:
         report_dir = matrix.report_dirs.get(str(checkpoint))
         if report_dir:
-            lines.append(f"- checkpoint `{checkpoint}`: [{report_dir}/report.md]({report_dir}/report.md)")
+            lines.append(f"- {matrix.axis} `{checkpoint}`: [{report_dir}/report.md]({report_dir}/report.md)")
     return "\n".join(lines) + "\n"
+
+
+def appendix_markdown(appendix: list[dict[str, Any]]) -> list[str]:
+    """Each appendix table (a title and rows of ``{column: value}``) as Markdown lines."""
+    lines: list[str] = []
+    for table in appendix:
+        columns = list(dict.fromkeys(key for row in table["rows"] for key in row))
+        lines += [f"## {table['title']}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        for row in table["rows"]:
+            cells = [
+                _number(v) if isinstance(v, float) else str(v) for v in (row.get(c, "") for c in columns)
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
 
 
 _STEP = re.compile(r"^(?:step[_-]?)?0*(\d+)$")
@@ -189,7 +217,9 @@ def checkpoint_steps(checkpoints: Sequence[int | str]) -> list[int] | None:
     return steps
 
 
-def plot_claim_svg(row: MatrixRow, checkpoints: Sequence[int | str], ident: str = "claim") -> str:
+def plot_claim_svg(
+    row: MatrixRow, checkpoints: Sequence[int | str], ident: str = "claim", axis: str = "checkpoint"
+) -> str:
     """The claim's statistic across checkpoints with its CI band and the expectation's guide, as an
     inline SVG; the x-axis is the training step when every checkpoint is a number."""
     import numpy as np
@@ -199,7 +229,7 @@ def plot_claim_svg(row: MatrixRow, checkpoints: Sequence[int | str], ident: str 
     from circuitspec.reports.svg_inline import figure_svg, svg_style
 
     cells = [row.cells.get(str(c)) for c in checkpoints]
-    steps = checkpoint_steps(checkpoints)
+    steps = checkpoint_steps(checkpoints) if axis == "checkpoint" else None
     x = np.array(steps if steps is not None else range(len(checkpoints)), dtype=float)
 
     def series(get: Any) -> np.ndarray:
@@ -228,11 +258,11 @@ def plot_claim_svg(row: MatrixRow, checkpoints: Sequence[int | str], ident: str 
             axes.axhspan(-guide["margin"], guide["margin"], color="grey", alpha=0.15, label=row.expectation)
         if steps is None:
             axes.set_xticks(x, [str(c) for c in checkpoints], rotation=30 if len(checkpoints) > 4 else 0)
-        axes.set_xlabel("training step" if steps is not None else "checkpoint")
+        axes.set_xlabel("training step" if steps is not None else axis)
         axes.set_ylabel(row.statistic)
         axes.set_title(row.claim_id, fontsize=10)
         axes.legend(loc="best", fontsize=8)
-        return figure_svg(figure, f"{ident}-", f"{row.statistic} of {row.claim_id} across checkpoints")
+        return figure_svg(figure, f"{ident}-", f"{row.statistic} of {row.claim_id} across {axis}s")
 
 
 def render_html(matrix: RegressionMatrix) -> str:
@@ -246,7 +276,7 @@ def render_html(matrix: RegressionMatrix) -> str:
         {
             "row": row,
             "cells": [(row.cells.get(str(c)), _cell_text(row.cells.get(str(c)))) for c in matrix.checkpoints],
-            "plot": Markup(plot_claim_svg(row, matrix.checkpoints, f"m{i}")),
+            "plot": Markup(plot_claim_svg(row, matrix.checkpoints, f"m{i}", matrix.axis)),
         }
         for i, row in enumerate(matrix.rows)
     ]
@@ -258,7 +288,11 @@ MATRIX_FILES = {"json": "regression.json", "md": "regression.md", "html": "regre
 
 
 def write_matrix(
-    matrix: RegressionMatrix, out_dir: str | Path, *, prepared: ReportSet | None = None
+    matrix: RegressionMatrix,
+    out_dir: str | Path,
+    *,
+    prepared: ReportSet | None = None,
+    stem: str = "regression",
 ) -> dict[str, Path]:
     """``regression.json`` / ``.md`` / ``.html`` in ``out_dir``, rendered first, published as one set
     (:class:`~circuitspec.reports.atomic.ReportSet`; ``prepared``: one already locked before the runs)."""
@@ -267,13 +301,14 @@ def write_matrix(
         "md": render_markdown(matrix),
         "html": render_html(matrix),
     }
-    files = {MATRIX_FILES[key]: text for key, text in texts.items()}
+    names = {key: f"{stem}.{key}" for key in texts}
+    files = {names[key]: text for key, text in texts.items()}
     if prepared is not None:
         written = prepared.publish(files)
     else:
-        with ReportSet(out_dir, list(MATRIX_FILES.values())) as fresh:
+        with ReportSet(out_dir, list(names.values())) as fresh:
             written = fresh.publish(files)
-    return {key: written[MATRIX_FILES[key]] for key in texts}
+    return {key: written[names[key]] for key in texts}
 
 
 def print_matrix_table(matrix: RegressionMatrix, console: Any) -> None:
@@ -282,11 +317,11 @@ def print_matrix_table(matrix: RegressionMatrix, console: Any) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=f"{matrix.hypothesis_name}: claims × checkpoints", box=box.SIMPLE_HEAD)
+    table = Table(title=f"{matrix.hypothesis_name}: claims × {matrix.axis}s", box=box.SIMPLE_HEAD)
     table.add_column("claim", overflow="fold")
     for checkpoint in matrix.checkpoints:
         table.add_column(str(checkpoint), overflow="fold")
-    styles = {"pass": "green", "inconclusive": "yellow", "fail": "red"}
+    styles = {"pass": "green", "inconclusive": "yellow", "fail": "red", "error": "magenta"}
     for row in matrix.rows:
         cells = [row.cells.get(str(c)) for c in matrix.checkpoints]
         table.add_row(

@@ -12,6 +12,7 @@ _METRICS = {
     "prob_diff": ("probability difference", " (desired − undesired)", ""),
     "desired_prob": ("desired-answer probability", "", ""),
     "kl": ("KL divergence", " from the clean run", "nats"),
+    "kl_run_clean": ("KL(run ‖ clean)", "", "nats"),
     "cosine": ("cosine similarity", "", ""),
     "distance_change": ("distance change", "", ""),
 }
@@ -44,7 +45,7 @@ def metric_names(spec: Any) -> tuple[str, str, str]:
 def value_label(kind: str, spec: Any = None) -> str:
     """What a claim's per-prompt ``value`` is, with its unit: an axis label (from the kind and metric)."""
     short, detail, unit = metric_names(spec)
-    if kind == "generation":
+    if kind == "generation" or (kind == "steering" and getattr(spec, "score", None)):  # generated text
         return _GENERATED.get(str(getattr(spec, "score", None)), ("score", "Δ text score"))[1]
     if kind == "attention":
         return _VALUES[kind]
@@ -58,6 +59,8 @@ def value_label(kind: str, spec: Any = None) -> str:
 
 def statistic_label(statistic: str, kind: str, spec: Any = None) -> str:
     """An axis label for a statistic of the claim's values ('mean attention probability', …)."""
+    if kind == "steering" and getattr(spec, "score", None):
+        kind = "generation"  # steering scored on generated text reads like a generation claim
     if statistic == "success_rate" and kind == "generation":
         name = _GENERATED.get(str(getattr(spec, "score", None)), ("score", ""))[0]
         return f"success rate (share of intervened texts with {name} > 0)"

@@ -170,7 +170,7 @@ def generation_html(r: Any, claim_id: str, k: int = MAX_PROMPTS) -> str:
     """A generation claim card's table of texts ("" for other kinds, errors and runs without texts)."""
     try:
         m = (getattr(r, "measurements", None) or {}).get(claim_id)
-        if m is None or m.error or m.kind != "generation":
+        if m is None or m.error or m.kind not in ("generation", "steering"):  # steering: with a text score
             return ""
         return _table(m, (getattr(r, "claims", None) or {}).get(claim_id), k)
     except Exception:  # a broken view must not lose the report

@@ -33,6 +33,7 @@ from .formatting import (
     tally,
 )
 from .json_report import claim_spec_fields
+from .lens_views import LENS_VIEWS_CSS, lens_html
 from .model import ReportInput
 from .plotdata import claim_plots, point_statistic
 from .plots import render_svg
@@ -144,6 +145,7 @@ def _card(r: ReportInput, index: int, plots: list[Markup], views: Any) -> dict[s
     prompts = views.claim_prompts_html(r, o.claim_id) if views is not None else ""
     generation = _optional("generation_views")
     generated = generation.generation_html(r, o.claim_id) if generation is not None else ""
+    generated += lens_html(r, o.claim_id)  # a logit lens claim's top-token tables (top_tokens: k)
     return {
         "outcome": o,
         "anchor": anchor(o.claim_id),
@@ -194,6 +196,7 @@ def render_html(report_input: ReportInput, progress: PlotProgress | None = None)
             extra_css=Markup(
                 getattr(views, "PROMPT_VIEWS_CSS", "")
                 + getattr(_optional("generation_views"), "GENERATION_VIEWS_CSS", "")
+                + LENS_VIEWS_CSS
             ),
             cards=[_card(r, i, drawn[i], views) for i in range(len(r.outcomes))],
             run_rows=_run_rows(r),

@@ -28,6 +28,7 @@ from circuitspec.measurement import AttentionPattern, HeadGrid, Measurement, Plo
 from circuitspec.stats.outcome import ClaimOutcome
 
 from .axis_labels import statistic_label, value_label
+from .screen_plots import screen_plot
 from .steering_plots import random_directions_plot
 
 __all__ = [
@@ -249,7 +250,9 @@ def claim_plots(
     targets = list(targets or [])
     level = outcome.ci.level if outcome.ci else 0.95
     plots: list[dict[str, Any]] = []
-    if outcome.points:
+    if outcome.kind == "screen":  # a grid of cells: one heatmap, not a bar per cell
+        plots += [p for p in [screen_plot(outcome)] if p is not None]
+    elif outcome.points:
         variable = measurement.sweep_variable if measurement is not None else None
         plots.append(_points_plot(outcome, variable, point_statistic(outcome, expect)))
     if not plots and measurement is not None:
@@ -320,6 +323,8 @@ def _axis_labels(plot: dict[str, Any], outcome: ClaimOutcome, spec: Any) -> None
         plot["x_axis"] = value_label(kind, spec)
     elif kind_type == "baseline_histogram":
         plot["x_axis"] = statistic_label(outcome.statistic, kind, spec)
+    elif kind_type == "heatmap" and plot.get("of"):  # a screen's cells: the statistic of the kind in `of`
+        plot["value_axis"] = statistic_label(plot["cell_statistic"], plot["of"], spec)
     elif kind_type == "heatmap":
         plot["value_axis"] = value_label(kind, spec)
     elif kind_type == "attention":

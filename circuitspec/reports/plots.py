@@ -152,6 +152,9 @@ def _heatmap(plot: dict[str, Any], tokens: bool = False) -> tuple[Figure, dict[s
         bound = float(np.abs(finite).max()) if finite.size else 1.0
         norm, cmap = Normalize(-(bound or 1.0), bound or 1.0), "RdBu_r"
         titles = _cells(axes, values, cmap, norm, lambda i, j: f"{rows[i]}{cols[j]}")
+        for i, j, mark in plot.get("marks", []):  # screens: which cells the verdict read as what
+            halo = {"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85}
+            axes.text(j, i, mark, ha="center", va="center", fontsize=9, color="black", bbox=halo)
     axes.set_xticks(range(len(cols)), cols, rotation=90 if tokens else 0, fontsize=8)
     axes.set_yticks(range(len(rows)), rows, fontsize=8)
     box = axes.get_position()  # the colour bar right of the cells, placed by hand (see _margins)

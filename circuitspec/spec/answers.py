@@ -4,9 +4,10 @@ A template's ``desired`` / ``undesired`` answers are optional (:class:`~.schema.
 ``generation`` claim scores generated text and an ``attention`` claim reads attention probabilities,
 so an instruction such as "rewrite this review with the opposite sentiment" needs no answer token.
 Every other claim on a causal model compares answer logits when its metric does (``logit_diff``,
-``prob_diff``, ``desired_prob``; ``kl`` compares whole distributions), and an ``attribution`` claim
-always does (its direction is ``W_U[:, desired] − W_U[:, undesired]``). Encoders are left to their
-own metrics, which read ``reference`` texts.
+``prob_diff``, ``desired_prob``; ``kl`` and ``kl_run_clean`` compare whole distributions), and an
+``attribution`` claim always does (its direction is ``W_U[:, desired] − W_U[:, undesired]``). Encoders
+are left to their own metrics, which read ``reference`` texts. An ``induction`` claim reads its own
+random sequences, never the templates.
 
 The check runs where the graph compiler has resolved each claim's templates (ids and tags), so its
 one-line error points at the claim's ``data`` entry that selected the template, or at the claim.
@@ -19,14 +20,15 @@ from typing import Any
 __all__ = ["ANSWER_METRICS", "check_answers", "needs_answers"]
 
 ANSWER_METRICS = ("logit_diff", "prob_diff", "desired_prob")
-_WITHOUT_ANSWERS = ("generation", "attention")  # kinds that never read a template's answers
+# kinds that never read a template's answers
+_WITHOUT_ANSWERS = ("generation", "attention", "alignment", "induction")
 _ALWAYS_ANSWERS = ("attribution",)  # direct logit attribution along the answers' unembedding difference
 
 
 def needs_answers(claim: Any, causal: bool = True) -> bool:
     """Whether ``claim`` reads its templates' ``desired`` / ``undesired`` answers."""
-    if not causal or claim.kind in _WITHOUT_ANSWERS:
-        return False
+    if not causal or claim.kind in _WITHOUT_ANSWERS or getattr(claim, "score", None) is not None:
+        return False  # a text score (generation, steering with `score:`) reads generated text
     return claim.kind in _ALWAYS_ANSWERS or getattr(claim, "metric", None) in ANSWER_METRICS
 
 

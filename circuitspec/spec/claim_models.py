@@ -7,12 +7,27 @@ claim registry (``circuitspec.claims.registry``) names each model. Kept apart fr
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from .expectations import Expectation, parse_expectation
-from .names import finite_numbers, non_negative_seed
+from .alignment_claim import AlignmentClaim
+from .claim_base import (  # re-exported: the shared claim fields live there
+    SPLITS,
+    Metric,
+    RandomBaseline,
+    SplitName,
+    StrictModel,
+    TextScore,
+    _ClaimBase,
+    claim_model_names,
+)
+from .induction_claim import InductionClaim
+from .learned_claim import LearnedScalingClaim
+from .mean_reference import MeanReference
+from .names import finite_numbers
+from .screens import ScreenClaim
+from .steering_claim import SteeringClaim
 
 __all__ = [
     "CLAIM_KINDS",
@@ -34,16 +49,8 @@ __all__ = [
     "SplitName",
     "SteeringClaim",
     "StrictModel",
+    "claim_model_names",
 ]
-
-
-class StrictModel(BaseModel):
-    """Unknown keys are errors; parsed values are immutable; a docstring under a field describes it."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
-
-
-_Strict = StrictModel
 
 
 # --------------------------------------------------------------------------- claims
@@ -61,87 +68,11 @@ CLAIM_KINDS = (
     "behaviour",
     "generation",
     "steering",
+    "induction",
+    "alignment",
+    "screen",
+    "learned_scaling",
 )
-
-Metric = Literal["logit_diff", "prob_diff", "desired_prob", "kl", "cosine", "distance_change"]
-
-SPLITS = ("explore", "test")  # the row splits ``data.split`` assigns; ``all`` selects every row
-SplitName = Literal["explore", "test", "all"]
-
-
-class RandomBaseline(_Strict):
-    """'beats N random circuits of the same size and kind' (empirical p-value, +1 corrected)."""
-
-    n: int = Field(default=100, ge=1, le=100_000)
-    """How many random circuits of the same size and kind to draw (1 to 100,000)."""
-    seed: int = 0
-    """Seed of the random circuits (a whole number from 0)."""
-
-    _seed = field_validator("seed")(non_negative_seed)
-
-
-class _ClaimBase(_Strict):
-    id: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-\.]*$")
-    """The claim's id: a letter or '_', then letters, digits, '_', '-', '.'; unique in the file."""
-    description: str = ""
-    """Free text shown in the reports."""
-    targets: list[str] = Field(default_factory=list)
-    """What the claim acts on: node names (L7H5, MLP0@s_con), names of `nodes` groups, names of `paths` or
-    edges 'A -> B'; one string or a list.
-    """
-    data: list[str] | None = None
-    """Template ids or tags whose prompts the claim uses (default: every template)."""
-    metric: Metric = "logit_diff"
-    """What is measured per prompt: logit_diff (desired − undesired logit), prob_diff, desired_prob, kl,
-    cosine or distance_change (encoders).
-    """
-    expect: str
-    """The expectation: '<statistic> <op> <number>', '<statistic> increases|decreases with <variable>', 'no
-    effect within <margin>' or '<statistic> within ±<margin>'; statistics: mean, median, effect,
-    success_rate, recovered, interaction.
-    """
-    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
-    """Confidence level of the claim's interval before family-wise correction (0.5 < c < 1)."""
-    random_baseline: RandomBaseline | None = None
-    """Also require the claim to beat random circuits of the same size and kind."""
-    each: bool = False
-    """Make one claim per target (per member of a group target), with ids '<id>[<target>]'."""
-    require: list[str] = Field(default_factory=list)
-    """Claim ids that must pass for this claim to be judged (else it is inconclusive); one id or a list."""
-    split: SplitName | None = None
-    """The rows it runs on: explore, test or all (default: the hypothesis' verification split)."""
-    min_n: int | None = Field(default=None, ge=2)
-    """Fewest prompts for a verdict on this claim (overrides the hypothesis' min_n); fewer is inconclusive."""
-    tolerance: float | None = Field(default=None, ge=0)
-    """Regression tolerance on the statistic (circuitspec regress / baseline)."""
-    tolerance_ci_widths: float | None = Field(default=None, ge=0)
-    """Regression tolerance in units of the interval's width."""
-
-    @field_validator("expect")
-    @classmethod
-    def _expectation(cls, value: str) -> str:
-        parse_expectation(value)
-        return value
-
-    @field_validator("targets", "require", mode="before")
-    @classmethod
-    def _targets_list(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-    @model_validator(mode="after")
-    def _percentile_is_for_steering(self) -> _ClaimBase:
-        kind = getattr(self, "kind", None)
-        if self.expectation.statistic == "percentile" and kind != "steering":
-            raise ValueError(
-                f"'{self.expect}': the percentile among random directions is a steering statistic, "
-                f"not one of {kind} claims (beating random circuits: add random_baseline)"
-            )
-        return self
-
-    @property
-    def expectation(self) -> Expectation:
-        return parse_expectation(self.expect)
-
 
 class BehaviourClaim(_ClaimBase):
     """The model does the task: the clean prompts' metric, per prompt (no intervention, no targets).
@@ -171,6 +102,8 @@ class LogitLensClaim(_ClaimBase):
     """One residual site (resid_pre<l>, resid_mid<l>, resid_post<l>, optionally @role); omit it to sweep over
     layers.
     """
+    top_tokens: int | None = Field(default=None, ge=1, le=50)
+    """Also keep the k likeliest tokens at every site and position of a few prompts (a report table)."""
 
 
 class AttentionClaim(_ClaimBase):
@@ -191,6 +124,8 @@ class AblationClaim(_ClaimBase):
     """How to ablate: zero, mean (over the prompts), resample (from another prompt) or soft (× alpha)."""
     alpha: float | None = None
     """Soft ablation only: the factor the activation is multiplied by."""
+    mean_from: MeanReference | None = None
+    """Mean ablation only: take the mean over these reference prompts ({data, split}), not the claim's own."""
 
 
 class ActivationPatchingClaim(_ClaimBase):
@@ -209,6 +144,13 @@ class PathPatchingClaim(_ClaimBase):
     """MLPs off the path: frozen at their clean values, or recomputed."""
     direction: Literal["noising", "denoising"] = "noising"
     """noising (corrupted values sent along the path) or denoising."""
+    alpha: float | None = None
+    """Soft path patching: the senders send alpha × their own activation (of the run patched) instead."""
+
+    @field_validator("alpha")
+    @classmethod
+    def _finite_alpha(cls, value: float | None) -> float | None:
+        return None if value is None else finite_numbers([value], "alpha")[0]
 
 
 class CausalScrubbingClaim(_ClaimBase):
@@ -259,7 +201,6 @@ class FaithfulnessClaim(_ClaimBase):
     """How the rest of the model is ablated: zero, mean or resample."""
 
 
-TextScore = Literal["sentiment", "flip", "levenshtein", "keywords"]
 
 
 class GenerationClaim(_ClaimBase):
@@ -317,55 +258,6 @@ class GenerationClaim(_ClaimBase):
         return self
 
 
-class SteeringClaim(_ClaimBase):
-    """Inject ``h + α·e`` at one node and role (``e``: a direction file saved by ``circuitspec
-    directions``) and compare with random directions of the same norm, one per seed.
-
-    Per prompt, ``value`` is the metric's change at each α; the verdict reads the last α listed, and the
-    random-direction control (each random direction's mean change there) gives the percentile and
-    empirical p-value, so ``effect > 0`` reads 'steering beats random directions'. A layer sweep is
-    several targets with ``each: true`` (one claim per node).
-    """
-
-    kind: Literal["steering"]
-    """steering: add alpha × a saved direction at the target and compare with random directions."""
-    direction: str = Field(min_length=1)
-    """A direction file written by `circuitspec directions` (.safetensors), relative to the hypothesis file;
-    its raw mean difference (unit × norm) is added, so alpha = 1 adds the whole difference of means.
-    """
-    alphas: list[float] = Field(min_length=1)
-    """The factors of the direction to sweep (finite numbers); the verdict reads the last one listed."""
-    random_directions: int = Field(default=20, ge=0, le=10_000)
-    """Random directions of the same norm for the control (one per seed, from the run's seed); 0: none."""
-    score: Literal["sentiment", "flip", "levenshtein", "keywords"] | None = None
-    """Not supported yet: steering is measured with `metric` (text scores are for generation claims)."""
-    _direction_path: str | None = PrivateAttr(default=None)  # resolved against the hypothesis' folder
-
-    @field_validator("alphas")
-    @classmethod
-    def _finite_alphas(cls, value: list[float]) -> list[float]:
-        return finite_numbers(value, "alpha")
-
-    @model_validator(mode="after")
-    def _supported(self) -> SteeringClaim:
-        if self.score is not None:
-            raise ValueError("steering with a text score is not supported yet (measure it with `metric`)")
-        if self.random_baseline is not None:
-            raise ValueError(
-                "a steering claim's control is `random_directions: N` (random directions of the same "
-                "norm), not `random_baseline`"
-            )
-        if self.expectation.form == "trend" and len(set(self.alphas)) < 2:
-            raise ValueError(f"'{self.expect}' needs at least two different alphas (got {self.alphas})")
-        if self.expectation.statistic == "percentile" and self.random_directions == 0:
-            raise ValueError(f"'{self.expect}' compares with random directions: set random_directions ≥ 1")
-        return self
-
-    @property
-    def direction_path(self) -> str:
-        """The direction file, resolved against the hypothesis' folder once the claim is compiled."""
-        return self._direction_path or self.direction
-
 
 ClaimSpec = Annotated[
     Union[
@@ -381,6 +273,10 @@ ClaimSpec = Annotated[
         BehaviourClaim,
         GenerationClaim,
         SteeringClaim,
+        InductionClaim,
+        ScreenClaim,
+        AlignmentClaim,
+        LearnedScalingClaim,
     ],
     Field(discriminator="kind"),
 ]

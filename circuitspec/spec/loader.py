@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from circuitspec.errors import CircuitSpecError
 
+from .claim_base import claim_model_names
 from .messages import Loc, boolean_number_loc, data_loc, humanize, most_specific
 from .requirements import resolve_requirements
 from .rows import load_rows as _read_rows
@@ -300,6 +301,7 @@ def _expand_claims(spec: Hypothesis, loaded: LoadedHypothesis) -> None:
     claims: list[Any] = []
     sources: dict[str, tuple[int, int | None]] = {}
     for index, claim in enumerate(spec.claims):
+        _refuse_unknown_models(spec, claim, index, loaded)
         if not claim.each:
             expanded: list[tuple[Any, int | None]] = [(claim, None)]
         else:
@@ -318,6 +320,18 @@ def _expand_claims(spec: Hypothesis, loaded: LoadedHypothesis) -> None:
             claims.append(new)
     loaded.claims = resolve_requirements(spec.claims, claims, sources, loaded.error)
     loaded.claim_sources = sources
+
+
+def _refuse_unknown_models(spec: Hypothesis, claim: Any, index: int, loaded: LoadedHypothesis) -> None:
+    """A claim's ``model:`` (or a cross-model claim's ``models:``) must name one of the file's ``models:``."""
+    field = "models" if getattr(claim, "models", None) else "model"
+    for name in claim_model_names(claim):
+        if not spec.models:
+            message = f"claim '{claim.id}' names model '{name}', but the file has no 'models:'"
+            raise loaded.error(message, ("claims", index, field))
+        if name not in spec.models:
+            message = f"claim '{claim.id}': unknown model '{name}' (models: {', '.join(spec.models)})"
+            raise loaded.error(message, ("claims", index, field))
 
 
 def _refuse_duplicate_ids(loaded: LoadedHypothesis, raw: dict[str, Any]) -> None:

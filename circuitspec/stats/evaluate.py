@@ -48,7 +48,8 @@ from .bootstrap import (
 )
 from .intervals import DEFAULT_MIN_N, Unbounded, statistic_interval
 from .outcome import ClaimOutcome, Interval, PointOutcome, Verdict
-from .verdicts import format_number, interval_verdict, tost_p_value
+from .screens import as_screen_expectation, evaluate_screen
+from .verdicts import interval_verdict, tost_p_value, undefined_reason
 
 __all__ = ["evaluate_claim"]
 
@@ -92,25 +93,27 @@ def _inputs(statistic: str, arrays: Mapping[str, np.ndarray], where: str = "") -
     return inputs, _check_finite(inputs, where)
 
 
-def _sweep_inputs(statistic: str, sweep: Sequence[SweepPoint]) -> tuple[list[StatisticInputs], int]:
-    inputs, sizes = [], set()
-    for point in sweep:
-        point_inputs, n = _inputs(statistic, point.arrays, f" at sweep point {point.x}")
+def _sweep_inputs(
+    statistic: str, sweep: Sequence[SweepPoint], judged: int | None = None
+) -> tuple[list[StatisticInputs | None], int]:
+    """Each sweep point's inputs. With ``judged`` (a compare expectation reads that point only), a
+    point without the statistic's array is None (drawn without a value): e.g. a steering claim's text
+    score measures random directions, so ``percentile``, at the last alpha only."""
+    inputs: list[StatisticInputs | None] = []
+    sizes = set()
+    for index, point in enumerate(sweep):
+        try:
+            point_inputs, n = _inputs(statistic, point.arrays, f" at sweep point {point.x}")
+        except _Verdict:
+            if judged is None or index == judged % len(sweep):
+                raise
+            inputs.append(None)
+            continue
         inputs.append(point_inputs)
         sizes.add(n)
     if len(sizes) > 1:
         raise _Verdict("error", f"sweep points have different numbers of prompts ({sorted(sizes)})", False)
     return inputs, sizes.pop()
-
-
-def _undefined_reason(statistic: str, inputs: StatisticInputs, where: str = "") -> str:
-    if statistic == "recovered":
-        clean, corrupt = float(np.mean(inputs.data[0])), float(np.mean(inputs.data[1]))
-        return (
-            f"recovered is undefined{where}: mean(clean) = {format_number(clean)} equals "
-            f"mean(corrupt) = {format_number(corrupt)}, so there is nothing to recover"
-        )
-    return f"{statistic} is undefined on these data{where}"
 
 
 def _sweep_x(sweep: Sequence[SweepPoint]) -> np.ndarray:
@@ -147,6 +150,9 @@ def evaluate_claim(
     inconclusive. Deterministic for a given ``seed``. Raises only on bad arguments
     (:class:`CircuitSpecError`), never on bad data.
     """
+    screen = as_screen_expectation(expectation)
+    if screen is not None:  # a screen: every cell's interval, then the set rule (stats/screens.py)
+        return evaluate_screen(measurement, screen, confidence, seed, n_resamples, min_n, evaluate_claim)
     expectation = _parse(expectation)
     if not 0 < confidence < 1:
         raise CircuitSpecError(f"confidence must lie strictly between 0 and 1, got {confidence}")
@@ -202,10 +208,10 @@ def _evaluate(
             False,
         )
     random = _random_baseline(measurement)
-    per_point: Sequence[StatisticInputs] = []
+    per_point: Sequence[StatisticInputs | None] = []
     inputs: StatisticInputs | None = None
     if sweep:
-        per_point, n = _sweep_inputs(statistic, sweep)
+        per_point, n = _sweep_inputs(statistic, sweep, None if expectation.form == "trend" else sweep_index)
     else:
         inputs, n = _inputs(statistic, measurement.arrays)
     outcome.n_prompts = n
@@ -221,7 +227,8 @@ def _evaluate(
     slope_ci: Interval | None = None
     where = ""
     if expectation.form == "trend":
-        slope_ci = _trend(outcome, measurement, per_point, confidence, seed, n_resamples)
+        every = [inputs for inputs in per_point if inputs is not None]  # a trend reads every point
+        slope_ci = _trend(outcome, measurement, every, confidence, seed, n_resamples)
     else:
         where = _estimate(
             outcome, measurement, expectation, inputs, per_point, sweep_index, confidence, seed, n_resamples
@@ -245,7 +252,7 @@ def _estimate(
     measurement: Measurement,
     expectation: Expectation,
     inputs: StatisticInputs | None,
-    per_point: Sequence[StatisticInputs],
+    per_point: Sequence[StatisticInputs | None],
     sweep_index: int,
     confidence: float,
     seed: int,
@@ -258,13 +265,13 @@ def _estimate(
         if not -len(sweep) <= sweep_index < len(sweep):
             raise CircuitSpecError(f"sweep_index {sweep_index} is outside the {len(sweep)} sweep points")
         _points(outcome, measurement, per_point, confidence, seed, n_resamples)
-        inputs = per_point[sweep_index]
+        inputs = per_point[sweep_index]  # never None: _sweep_inputs raises for the judged point
         outcome.details["sweep_x"] = sweep[sweep_index].x
         where = f" at {measurement.sweep_variable or 'x'} = {sweep[sweep_index].x}"
     assert inputs is not None
     estimate = inputs.estimate()
     if not np.isfinite(estimate):
-        raise _Verdict("inconclusive", _undefined_reason(statistic, inputs, where))
+        raise _Verdict("inconclusive", undefined_reason(statistic, inputs, where))
     outcome.estimate = estimate
     try:
         outcome.ci = statistic_interval(inputs, confidence, seed, n_resamples)
@@ -280,7 +287,7 @@ def _estimate(
 def _points(
     outcome: ClaimOutcome,
     measurement: Measurement,
-    per_point: Sequence[StatisticInputs],
+    per_point: Sequence[StatisticInputs | None],
     confidence: float,
     seed: int,
     n_resamples: int,
@@ -289,6 +296,10 @@ def _points(
     estimates: list[float] = []
     intervals: list[Interval | None] = []
     for inputs in per_point:
+        if inputs is None:  # this point lacks the statistic's array (see _sweep_inputs)
+            estimates.append(float("nan"))
+            intervals.append(None)
+            continue
         estimates.append(inputs.estimate())
         try:
             intervals.append(statistic_interval(inputs, confidence, seed, n_resamples))
@@ -323,7 +334,7 @@ def _trend(
         if not np.isfinite(inputs.estimate()):
             where = f" at sweep point {point.x}"
             raise _Verdict(
-                "inconclusive", _undefined_reason(outcome.details["per_point_statistic"], inputs, where)
+                "inconclusive", undefined_reason(outcome.details["per_point_statistic"], inputs, where)
             )
     x = _sweep_x(sweep)
     if np.ptp(x) == 0:

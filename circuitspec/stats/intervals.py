@@ -79,8 +79,12 @@ def _studentized_quantiles(
     values: np.ndarray, confidence: float, seed: int, n_resamples: int
 ) -> tuple[float, float] | None:
     """Quantiles of t* = (mean(resample) − mean) / se(resample); None when some t* is undefined
-    (ties leave a resample without spread)."""
+    (ties leave a resample without spread). A resample variance under 1e-12 of the values' own counts
+    as none, the rule :mod:`.batched_intervals` applies to a screen's cells: values equal but for float
+    rounding (an ablation's 0 or −4 read back from float32) would otherwise give t* of 1e12 and an
+    interval reaching 1e12."""
     n, mean = values.size, float(values.mean())
+    negligible = np.sqrt(1e-12 * float(values.var(ddof=1)) / n)  # the standard error of that variance
     rng = np.random.default_rng(seed)
     n_resamples = resamples_for(confidence, n_resamples)
     t_star = np.empty(n_resamples)
@@ -89,7 +93,8 @@ def _studentized_quantiles(
         stop = min(n_resamples, start + batch)
         resampled = values[rng.integers(0, n, size=(stop - start, n))]
         with np.errstate(divide="ignore", invalid="ignore"):
-            t_star[start:stop] = (resampled.mean(axis=1) - mean) / stats.sem(resampled, axis=1)
+            se = stats.sem(resampled, axis=1)
+            t_star[start:stop] = (resampled.mean(axis=1) - mean) / np.where(se > negligible, se, 0.0)
     if not np.all(np.isfinite(t_star)):
         return None
     tail = (1 - confidence) / 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -27,6 +28,7 @@ __all__ = [
     "interval_verdict",
     "tost_p_value",
     "trend_verdict",
+    "undefined_reason",
 ]
 
 
@@ -148,3 +150,14 @@ def tost_p_value(values: np.ndarray, margin: float) -> float:
         below_upper = stats.ttest_1samp(values, margin, alternative="less").pvalue
     p = float(max(above_lower, below_upper))
     return p if math.isfinite(p) else 1.0
+
+
+def undefined_reason(statistic: str, inputs: Any, where: str = "") -> str:
+    """Why a statistic has no value on these data (``recovered``: nothing to recover)."""
+    if statistic == "recovered":
+        clean, corrupt = float(np.mean(inputs.data[0])), float(np.mean(inputs.data[1]))
+        return (
+            f"recovered is undefined{where}: mean(clean) = {format_number(clean)} equals "
+            f"mean(corrupt) = {format_number(corrupt)}, so there is nothing to recover"
+        )
+    return f"{statistic} is undefined on these data{where}"

@@ -9,7 +9,8 @@ Mean ablation (our choice): a node pinned to a role gets the mean over prompts o
 at each prompt's role position (role-aligned); a node at every position gets the per-position mean
 over the prompts that are real (not padding) at that position. Resample ablation takes the
 activation of another prompt (a seeded derangement), at its own role position for pinned nodes and
-at the same absolute positions otherwise. All sources come from the clean run of the prompt set.
+at the same absolute positions otherwise. All sources come from the clean run of the prompt set, except
+a mean over a separate reference set (``mean_from``, ``circuitspec.engine.reference_sets``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from circuitspec.engine.edits import (
     tile_site,
 )
 from circuitspec.engine.prompts import derangement
+from circuitspec.engine.reference_sets import reference_mean
 from circuitspec.engine.sites import Site
 
 __all__ = [
@@ -68,14 +70,19 @@ def _position_mean(act: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return (total / count).expand_as(act)
 
 
-def ablation_source(ctx: RunContext, site: Site, method: str, seed: int = 0) -> torch.Tensor | None:
-    """What ``method`` writes at ``site`` (activation-shaped, for the clean batch); None for soft."""
+def ablation_source(
+    ctx: RunContext, site: Site, method: str, seed: int = 0, reference: RunContext | None = None
+) -> torch.Tensor | None:
+    """What ``method`` writes at ``site`` (activation-shaped, for the clean batch); None for soft.
+    ``reference``: the prompts a mean is taken over instead of the claim's own (``mean_from``)."""
     if method == "soft":
         return None
     _, cache = ctx.clean([site.hook_name])
     act = cache[site.hook_name]
     if method == "zero":
         return torch.zeros_like(act)
+    if method == "mean" and reference is not None:
+        return reference_mean(reference, site, act)
     if method == "mean":
         if site.positions is None:
             return _position_mean(act, ctx.prompts.lengths)
@@ -96,15 +103,18 @@ def ablate_circuits(
     method: Method = "mean",
     alpha: float | None = None,
     seed: int = 0,
+    reference: RunContext | None = None,
 ) -> torch.Tensor:
     """Metric ``[len(circuits), n]`` of the clean prompts with each circuit's sites ablated by ``method``
-    (one copy of the prompt batch per circuit). ``soft`` multiplies by ``alpha`` (which may be negative)."""
+    (one copy of the prompt batch per circuit). ``soft`` multiplies by ``alpha`` (which may be negative);
+    ``reference``: the prompts a mean ablation averages over (default: the clean prompts themselves)."""
     if method == "soft" and alpha is None:
         raise ValueError("soft ablation needs alpha")
     names = sorted({s.hook_name for circuit in circuits for s in circuit})
     ctx.need(start_hooks(names, ctx.adapter.arch))  # where the edited passes start
     _, cache = ctx.clean(names)
-    sources = {id(site): ablation_source(ctx, site, method, seed) for circuit in circuits for site in circuit}
+    sites = [site for circuit in circuits for site in circuit]
+    sources = {id(site): ablation_source(ctx, site, method, seed, reference) for site in sites}
     edits = edits_for(circuits, sources, {name: cache[name].shape for name in names}, alpha)
     logits = run_edits(ctx, ctx.prompts.tokens, edits, copies=len(circuits))
     n = len(ctx.prompts)
@@ -112,7 +122,13 @@ def ablate_circuits(
 
 
 def ablate(
-    ctx: RunContext, sites: Sequence[Site], method: Method = "mean", alpha: float | None = None, seed: int = 0
+    ctx: RunContext,
+    sites: Sequence[Site],
+    method: Method = "mean",
+    alpha: float | None = None,
+    seed: int = 0,
+    reference: RunContext | None = None,
 ) -> torch.Tensor:
-    """Metric ``[n]`` of the clean prompts with every site in ``sites`` ablated by ``method``."""
-    return ablate_circuits(ctx, [list(sites)], method, alpha, seed)[0]
+    """Metric ``[n]`` of the clean prompts with every site in ``sites`` ablated by ``method`` (a mean
+    over ``reference``'s prompts when given)."""
+    return ablate_circuits(ctx, [list(sites)], method, alpha, seed, reference)[0]

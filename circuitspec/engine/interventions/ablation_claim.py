@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from circuitspec.engine.context import RunContext
+from circuitspec.engine.reference_sets import reference_context
 from circuitspec.engine.sites import Site
 from circuitspec.measurement import Measurement
 
@@ -20,7 +21,9 @@ def circuit_arrays(
     ctx: RunContext, circuits: list[list[Site]], claim: Any, seed: int
 ) -> list[dict[str, np.ndarray]]:
     """What an ablation claim reports, for each circuit: ``value`` = ablated − clean."""
-    ablated = to_numpy(ablate_circuits(ctx, circuits, claim.method, claim.alpha, seed=seed))
+    reference = reference_context(ctx, claim)  # mean_from: the mean over separate reference prompts
+    metric = ablate_circuits(ctx, circuits, claim.method, claim.alpha, seed=seed, reference=reference)
+    ablated = to_numpy(metric)
     clean, corrupt = clean_corrupt(ctx)
     return [{"value": x - clean, "clean": clean, "corrupt": corrupt, "intervened": x} for x in ablated]
 

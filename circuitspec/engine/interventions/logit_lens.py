@@ -64,18 +64,32 @@ def _embedding_lens(b: MeasurementBuilder, claim: Any) -> None:
     b.arrays(value=values[sites[-1][0]])
 
 
+def _top_tokens(b: MeasurementBuilder, claim: Any, sites: list[str], value: torch.Tensor) -> None:
+    """``top_tokens: k``: the k likeliest tokens per site and position for a few prompts (a report table)."""
+    if getattr(claim, "top_tokens", None):
+        from .attention import view_prompts
+        from .lens_top_tokens import lens_top_tokens
+
+        b.note(lens_top_tokens=lens_top_tokens(b.ctx, sites, view_prompts(value), claim.top_tokens))
+
+
 def measure(ctx: RunContext, claim: Any, graph: Any, seed: int) -> Measurement:
     """A ``logit_lens`` claim: the metric at ``at``, or swept over every residual site."""
     b = MeasurementBuilder(ctx, claim, seed)
     arch = ctx.adapter.arch
     if arch.encoder:
+        if getattr(claim, "top_tokens", None):
+            raise CircuitSpecError("logit_lens top_tokens reads next-token logits; an encoder has none")
         _embedding_lens(b, claim)
         return b.build()
     if claim.at:
-        return b.arrays(value=logit_lens(ctx, [claim.at])[claim.at]).build()
+        value = logit_lens(ctx, [claim.at])[claim.at]
+        _top_tokens(b, claim, [claim.at.split("@")[0]], value)
+        return b.arrays(value=value).build()
     sites = lens_sites(arch.n_layers, arch.attn_only)
     values = logit_lens(ctx, [label for label, _ in sites])
     for label, x in sites:
         b.sweep("layer", x, value=values[label])
     b.note(sites=[label for label, _ in sites])
+    _top_tokens(b, claim, [label for label, _ in sites], values[sites[-1][0]])
     return b.arrays(value=values[sites[-1][0]]).build()

@@ -33,12 +33,19 @@ Result = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 def path_patch_jobs(
-    ctx: RunContext, jobs: Sequence[PathJob], *, mlps: str = "frozen", direction: str = "noising"
+    ctx: RunContext,
+    jobs: Sequence[PathJob],
+    *,
+    mlps: str = "frozen",
+    direction: str = "noising",
+    alpha: float | None = None,
 ) -> Result:
     """Run many path-patching experiments in few batched passes.
 
     Returns ``(patched [n_jobs, n], base [n], source [n])`` metrics per prompt, where ``base`` is
-    the run being patched (clean for noising) and ``source`` the other run.
+    the run being patched (clean for noising) and ``source`` the other run. ``alpha`` (soft path
+    patching, the circuits report's variant): the first senders send ``alpha ×`` their own base-run
+    activation instead of the source run's.
     """
     if mlps not in ("frozen", "recomputed") or direction not in ("noising", "denoising"):
         raise CircuitSpecError(
@@ -50,15 +57,12 @@ def path_patch_jobs(
     nodes = [node for job in jobs for hop in job.hops for pair in hop for node in pair]
     runs = get_runs(ctx, direction, nodes, mlps)
     masks = Masks(ctx.prompts, ctx.device)
-    sent = {
-        i: {
-            s: sender_delta(
-                ctx.adapter, s, own_activation(s, runs.source), own_activation(s, runs.base), masks.send(s)
-            )
-            for s, _ in job.hops[0]
-        }
-        for i, job in enumerate(jobs)
-    }
+    def sent_by(s: NodeRef) -> SenderDelta:
+        base_own = own_activation(s, runs.base)
+        own = base_own * alpha if alpha is not None else own_activation(s, runs.source)
+        return sender_delta(ctx.adapter, s, own, base_own, masks.send(s))
+
+    sent = {i: {s: sent_by(s) for s, _ in job.hops[0]} for i, job in enumerate(jobs)}
     final: dict[int, torch.Tensor] = {}
     mlp_inputs = any(input_channels(r)[0] == "mlp_in" for job in jobs for hop in job.hops for _, r in hop)
     with ctx.adapter.split_inputs() if mlp_inputs else contextlib.nullcontext():  # hook_mlp_in
