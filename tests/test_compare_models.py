@@ -315,3 +315,15 @@ def test_baseline_keeps_each_models_report_and_the_matrix(
         }
     with pytest.raises(CircuitSpecError, match="keeps one per model"):
         baseline_command(path, out=tmp_path / "b.json")
+
+
+def test_verify_ray_refuses_a_models_file_before_any_cluster(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from circuitspec.cli.main import app
+
+    path = _write(tmp_path)
+    result = CliRunner().invoke(app, ["verify", str(path), "--ray"])  # refused before a local cluster starts
+    assert result.exit_code == 2
+    message = "--ray runs single-model files; this one names several models (models:)"
+    assert result.stderr.strip().endswith(message)

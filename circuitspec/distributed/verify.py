@@ -67,6 +67,9 @@ def verify_on_ray(
     for path in paths:
         if not path.is_file():
             raise CircuitSpecError(f"no such hypothesis file (looked at {path.resolve()})", file=str(path))
+        if load_hypothesis(path).spec.models:  # before any cluster starts (plan_job says it again)
+            message = "--ray runs single-model files; this one names several models (models:)"
+            raise CircuitSpecError(message, file=str(path))
     folders = _report_dirs(paths, out)
     with contextlib.ExitStack() as stack:
         prepared = [stack.enter_context(report_set(folder)) for folder in folders]
