@@ -169,6 +169,7 @@ def test_verify_models_writes_each_model_and_the_matrix(
     assert "early_maps_onto_final: subspace overlap" in titles
     html = (tmp_path / "out" / "models.html").read_text()
     assert "Models: two_toys" in html and "subspace overlap" in html
+    assert "across 2 models and the cross-model claims" in (tmp_path / "out" / "models.md").read_text()
 
 
 def test_the_single_model_pipeline_refuses_a_models_file(tmp_path: Path) -> None:

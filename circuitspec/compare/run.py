@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from circuitspec.errors import CircuitSpecError
+from circuitspec.regress.matrix import ACROSS_MODELS
 
 from .views import cross_model_claims, model_names, model_view
 
 __all__ = ["ACROSS", "baseline_models", "compile_views", "verify_file", "verify_models"]
 
-ACROSS = "across models"  # the matrix column of the cross-model claims
+ACROSS = ACROSS_MODELS  # the matrix column of the cross-model claims
 
 
 def verify_file(path: str | Path, *, console: Any = None, **options: Any) -> int:

@@ -18,6 +18,7 @@ from circuitspec.reports.atomic import ReportSet
 from circuitspec.stats.outcome import ClaimOutcome, Interval
 
 __all__ = [
+    "ACROSS_MODELS",
     "MATRIX_FILES",
     "MATRIX_SCHEMA_VERSION",
     "CheckpointRun",
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 MATRIX_SCHEMA_VERSION = 1
+ACROSS_MODELS = "across models"  # the column of a `models:` file's cross-model claims (compare/run.py)
 VERDICT_COLOURS = {"pass": "#2e7d32", "inconclusive": "#ef8f00", "fail": "#c62828"}
 
 
@@ -74,6 +76,13 @@ class RegressionMatrix:
     report_dirs: dict[str, str | None] = field(default_factory=dict)
     axis: str = "checkpoint"  # what a column is: a checkpoint (regress) or a model (a `models:` hypothesis)
     appendix: list[dict[str, Any]] = field(default_factory=list)  # {"title", "rows": [{column: value}]}
+
+    @property
+    def span(self) -> str:
+        """``7 checkpoints``, ``2 models`` (a column of cross-model claims is not a model)."""
+        n = sum(1 for c in self.checkpoints if c != ACROSS_MODELS)
+        extra = " and the cross-model claims" if n < len(self.checkpoints) else ""
+        return f"{n} {self.axis}{'' if n == 1 else 's'}{extra}"
 
     @property
     def title(self) -> str:
@@ -169,7 +178,7 @@ def render_markdown(matrix: RegressionMatrix) -> str:
     lines = [
         f"# {matrix.title}",
         "",
-        f"Hypothesis `{matrix.hypothesis_path}` across {len(matrix.checkpoints)} {matrix.axis}s. "
+        f"Hypothesis `{matrix.hypothesis_path}` across {matrix.span}. "
         "Each cell: verdict, estimate, [confidence interval].",
         "",
         "| " + " | ".join(header) + " |",
