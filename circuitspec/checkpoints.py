@@ -30,7 +30,14 @@ from circuitspec.reports.table import make_console
 from circuitspec.spec.loader import load_hypothesis
 from circuitspec.spec.names import checkpoint_name
 
-__all__ = ["RegressResult", "baseline", "parse_checkpoints", "regress"]
+__all__ = [
+    "RegressResult",
+    "baseline",
+    "parse_checkpoints",
+    "plan_checkpoints",
+    "regress",
+    "write_checkpoint_matrix",
+]
 
 
 @dataclass
@@ -80,6 +87,24 @@ def _write_checkpoint_report(result: Any, prepared: ReportSet) -> dict[str, Path
     return write_reports(build_report_input(result), prepared.out, prepared=prepared)
 
 
+def plan_checkpoints(
+    file: str | Path, checkpoints: str | Sequence[int | str] | None, out: str | Path | None
+) -> tuple[Path, Any, list, Path, dict]:
+    """``regress``'s plan, before any model loads (serial or on Ray): the file, its spec, the checkpoints
+    (each checked), the matrix folder and each checkpoint's report folder."""
+    path = Path(file)
+    if not path.is_file():
+        raise CircuitSpecError(f"no such hypothesis file (looked at {path.resolve()})", file=str(file))
+    spec = load_hypothesis(path).spec
+    wanted = _wanted_checkpoints(path, spec, checkpoints)
+    out_dir = Path(out) if out else pipeline.default_report_dir(path, spec.name, None)
+    report_dirs = {
+        c: out_dir / f"checkpoint-{c}" if out else pipeline.default_report_dir(path, spec.name, c)
+        for c in wanted
+    }
+    return path, spec, wanted, out_dir, report_dirs
+
+
 def _wanted_checkpoints(path: Path, spec: Any, checkpoints: str | Sequence[int | str] | None) -> list:
     """The checkpoints to run, every one checked against the model before the first runs."""
     wanted = (
@@ -115,16 +140,7 @@ def regress(
     from circuitspec.reports import report_set
 
     console = console or make_console()
-    path = Path(file)
-    if not path.is_file():
-        raise CircuitSpecError(f"no such hypothesis file (looked at {path.resolve()})", file=str(file))
-    spec = load_hypothesis(path).spec
-    wanted = _wanted_checkpoints(path, spec, checkpoints)
-    out_dir = Path(out) if out else pipeline.default_report_dir(path, spec.name, None)
-    report_dirs = {
-        c: out_dir / f"checkpoint-{c}" if out else pipeline.default_report_dir(path, spec.name, c)
-        for c in wanted
-    }
+    path, spec, wanted, out_dir, report_dirs = plan_checkpoints(file, checkpoints, out)
     run = run or pipeline.run_verification  # looked up now, so tests may monkeypatch the pipeline
     runs: list[CheckpointRun] = []
     worst_code = 0
@@ -139,14 +155,22 @@ def regress(
             worst_code = max(worst_code, pipeline.exit_code(result.outcomes, allow_inconclusive))
             del result  # the model went out of scope inside the run; drop measurements too
             pipeline.free_model_memory()
-        matrix = build_matrix(spec.name, path.as_posix(), runs)
-        for run_ in runs:  # links inside the matrix pages are relative to them
-            if run_.report_dir:
-                matrix.report_dirs[str(run_.checkpoint)] = _relative(Path(run_.report_dir), out_dir)
-        paths = write_matrix(matrix, out_dir, prepared=matrix_set)
+        matrix, paths = write_checkpoint_matrix(spec.name, path, runs, out_dir, matrix_set)
     print_matrix_table(matrix, console)
     console.print(f"matrix: {paths['html']}", markup=False)
     return RegressResult(matrix, paths, worst_code)
+
+
+def write_checkpoint_matrix(
+    name: str, path: Path, runs: list[CheckpointRun], out_dir: Path, prepared: Any
+) -> tuple[RegressionMatrix, dict[str, Path]]:
+    """Build the claims × checkpoints matrix, its links relative to ``out_dir``, and publish it into the
+    prepared report set (serial and Ray regress alike)."""
+    matrix = build_matrix(name, path.as_posix(), runs)
+    for run_ in runs:  # links inside the matrix pages are relative to them
+        if run_.report_dir:
+            matrix.report_dirs[str(run_.checkpoint)] = _relative(Path(run_.report_dir), out_dir)
+    return matrix, write_matrix(matrix, out_dir, prepared=prepared)
 
 
 def _relative(target: Path, start: Path) -> str:

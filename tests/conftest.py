@@ -33,3 +33,13 @@ def tiny_matrix_hypothesis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
     path = tmp_path / "tiny_matrix.yaml"
     path.write_text(HYPOTHESIS)
     return path
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local Ray cluster with 2 CPUs (2 workers), shared by one test module's tests (the Ray test
+    modules run on one xdist worker, so one cluster at a time on the 2 cores)."""
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'circuitspec[ray]')")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

@@ -44,7 +44,7 @@ ALLOWED: dict[str, set[str]] = {
     "regress": {"spec", "stats", "reports", "errors"},  # pure comparison of reports
     "directions": {"errors"},  # directions, subspaces, maps and their files (numpy / scipy)
     "text_metrics": {"errors"},  # scores of generated text (VADER, rapidfuzz)
-    "learned": {"errors"},  # learned interventions (torch modules), their objective, training and files
+    "learned": {"directions", "errors"},  # learned interventions, their objective, training and files
     "engine": {
         "spec", "claims", "graph", "zoo", "tokenizer", "measurement", "directions", "text_metrics", "learned",
         "errors",

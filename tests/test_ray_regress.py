@@ -77,15 +77,6 @@ pytestmark = pytest.mark.xdist_group("ray")
 
 
 @pytest.fixture(scope="module")
-def ray_cluster():
-    """A local Ray cluster with 2 CPUs (2 workers), shared by this module's tests."""
-    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'circuitspec[ray]')")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def serial(tmp_path_factory: pytest.TempPathFactory):
     """The serial regress of every checkpoint: the reference the Ray runs must reproduce."""
     folder = tmp_path_factory.mktemp("ray_regress")

@@ -17,14 +17,6 @@ from tests.test_ray_regress import SMALL, _write_hypothesis
 pytestmark = pytest.mark.xdist_group("ray")
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'circuitspec[ray]')")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 def _two_files(folder: Path) -> list[Path]:
     first = _write_hypothesis(folder)
     second = folder / "toy_small_b.yaml"

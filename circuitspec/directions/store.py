@@ -24,7 +24,17 @@ from circuitspec.errors import CircuitSpecError
 
 from .geometry import MeanDifference, Subspace
 
-__all__ = ["FORMAT", "Provenance", "Stored", "load", "save_direction", "save_subspace"]
+__all__ = [
+    "FORMAT",
+    "Provenance",
+    "Stored",
+    "content_hash",
+    "load",
+    "read_file",
+    "save_direction",
+    "save_subspace",
+    "write_file",
+]
 
 FORMAT = "circuitspec.directions/1"
 
@@ -95,9 +105,10 @@ class Stored:
         return Subspace(self.vectors.T.copy(), a["variance"], a["ratio"], a["mean"])
 
 
-def content_hash(provenance: Provenance, arrays: dict[str, np.ndarray]) -> str:
-    """sha256 over the format, the canonical provenance and each array's name, dtype, shape and bytes."""
-    digest = hashlib.sha256(FORMAT.encode())
+def content_hash(provenance: Any, arrays: dict[str, np.ndarray], file_format: str = FORMAT) -> str:
+    """sha256 over the format, the canonical provenance (its ``to_json()``) and each array's name,
+    dtype, shape and bytes (also the rule of ``circuitspec.learned.store``'s files)."""
+    digest = hashlib.sha256(file_format.encode())
     digest.update(provenance.to_json().encode())
     for name in sorted(arrays):
         arr = np.ascontiguousarray(arrays[name], dtype="<f8")
@@ -106,13 +117,22 @@ def content_hash(provenance: Provenance, arrays: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def _save(path: str | Path, provenance: Provenance, arrays: dict[str, np.ndarray]) -> Stored:
+def write_file(
+    path: str | Path, provenance: Any, arrays: dict[str, np.ndarray], file_format: str = FORMAT
+) -> tuple[dict[str, np.ndarray], str]:
+    """Write ``arrays`` (as float64) with the provenance, format and content hash in the header; returns
+    the arrays as written and the hash."""
     from safetensors.numpy import save_file
 
     arrays = {k: np.ascontiguousarray(v, dtype="<f8") for k, v in arrays.items()}
-    digest = content_hash(provenance, arrays)
-    meta = {"format": FORMAT, "provenance": provenance.to_json(), "sha256": digest}
+    digest = content_hash(provenance, arrays, file_format)
+    meta = {"format": file_format, "provenance": provenance.to_json(), "sha256": digest}
     save_file(arrays, str(path), metadata=meta)
+    return arrays, digest
+
+
+def _save(path: str | Path, provenance: Provenance, arrays: dict[str, np.ndarray]) -> Stored:
+    arrays, digest = write_file(path, provenance, arrays)
     vectors = arrays.pop("vectors")
     return Stored(vectors, arrays, provenance, digest)
 
@@ -138,13 +158,14 @@ def save_subspace(path: str | Path, subspace: Subspace, provenance: Provenance) 
     return _save(path, provenance, arrays)
 
 
-def _read(path: Path) -> tuple[dict[str, str], dict[str, np.ndarray]]:
-    """The header metadata and arrays of a safetensors file, or a one-line error."""
+def read_file(path: Path, what: str = "direction") -> tuple[dict[str, str], dict[str, np.ndarray]]:
+    """The header metadata and arrays of a safetensors file, or a one-line error (``what``: the kind of
+    file, for "no such … file")."""
     from safetensors import safe_open
 
     where = str(path)
     if not path.is_file():
-        raise CircuitSpecError("no such direction file", file=where)
+        raise CircuitSpecError(f"no such {what} file", file=where)
     try:
         with safe_open(where, framework="np") as handle:
             meta: dict[str, Any] = handle.metadata() or {}
@@ -165,7 +186,7 @@ def load(
     """
     path = Path(path)
     where = str(path)
-    meta, arrays = _read(path)
+    meta, arrays = read_file(path)
     if meta.get("format") != FORMAT or "provenance" not in meta or "vectors" not in arrays:
         raise CircuitSpecError(f"not a circuitspec direction file (expected format {FORMAT})", file=where)
     provenance = Provenance.from_json(meta["provenance"], where)

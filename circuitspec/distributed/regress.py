@@ -15,18 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from circuitspec import pipeline
-from circuitspec.checkpoints import RegressResult, _relative, _wanted_checkpoints
-from circuitspec.errors import CircuitSpecError
+from circuitspec.checkpoints import RegressResult, plan_checkpoints, write_checkpoint_matrix
 from circuitspec.regress.matrix import (
     MATRIX_FILES,
     CheckpointRun,
-    build_matrix,
     print_matrix_table,
-    write_matrix,
 )
 from circuitspec.reports.atomic import ReportSet
 from circuitspec.reports.table import make_console
-from circuitspec.spec.loader import load_hypothesis
 
 from .jobs import JobResult, error_outcomes
 from .planning import plan_groups, plan_job
@@ -54,16 +50,7 @@ def regress_on_ray(
     import_ray()  # the missing extra, or an address that does not answer: one line before anything else
     probe(address)
     console = console or make_console()
-    path = Path(file)
-    if not path.is_file():
-        raise CircuitSpecError(f"no such hypothesis file (looked at {path.resolve()})", file=str(file))
-    spec = load_hypothesis(path).spec
-    wanted = _wanted_checkpoints(path, spec, checkpoints)
-    out_dir = Path(out) if out else pipeline.default_report_dir(path, spec.name, None)
-    report_dirs = {
-        c: out_dir / f"checkpoint-{c}" if out else pipeline.default_report_dir(path, spec.name, c)
-        for c in wanted
-    }
+    path, spec, wanted, out_dir, report_dirs = plan_checkpoints(file, checkpoints, out)
     with contextlib.ExitStack() as stack:
         prepared = {c: stack.enter_context(report_set(folder)) for c, folder in report_dirs.items()}
         matrix_set = stack.enter_context(ReportSet(out_dir, list(MATRIX_FILES.values())))
@@ -84,11 +71,7 @@ def regress_on_ray(
 
         results = run_groups(ray, plan_groups(planned), run, landed)
         runs, worst = _runs(wanted, planned, results, report_dirs, allow_inconclusive)
-        matrix = build_matrix(spec.name, path.as_posix(), runs)
-        for run_ in runs:  # links inside the matrix pages are relative to them
-            if run_.report_dir:
-                matrix.report_dirs[str(run_.checkpoint)] = _relative(Path(run_.report_dir), out_dir)
-        paths = write_matrix(matrix, out_dir, prepared=matrix_set)
+        matrix, paths = write_checkpoint_matrix(spec.name, path, runs, out_dir, matrix_set)
     print_matrix_table(matrix, console)
     console.print(f"matrix: {paths['html']}", markup=False)
     return RegressResult(matrix, paths, worst)

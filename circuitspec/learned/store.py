@@ -10,7 +10,6 @@ probes) and the metadata strings ``format``, ``provenance`` and ``sha256``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from circuitspec.directions import store
 from circuitspec.errors import CircuitSpecError
 
 from .locations import Location, parse_location
@@ -87,43 +87,25 @@ class LearnedFile:
 
 
 def content_hash(provenance: LearnedProvenance, theta: np.ndarray) -> str:
-    """sha256 over the format, the canonical provenance and the array's dtype, shape and bytes."""
-    digest = hashlib.sha256(FORMAT.encode())
-    digest.update(provenance.to_json().encode())
-    arr = np.ascontiguousarray(theta, dtype="<f8")
-    digest.update(f"|theta|{arr.dtype.str}|{arr.shape}|".encode())
-    digest.update(arr.tobytes())
-    return digest.hexdigest()
+    """sha256 over the format, the canonical provenance and ``theta``'s dtype, shape and bytes (the
+    directions store's rule)."""
+    return store.content_hash(provenance, {"theta": theta}, FORMAT)
 
 
 def save(path: str | Path, theta: np.ndarray, provenance: LearnedProvenance) -> LearnedFile:
     """Write ``theta`` (one row per location) with its provenance; returns what a load would give."""
-    from safetensors.numpy import save_file
-
-    theta = np.ascontiguousarray(theta, dtype="<f8")
-    if theta.shape[0] != len(provenance.locations):
+    if np.shape(theta)[0] != len(provenance.locations):
         raise CircuitSpecError(
-            f"{theta.shape[0]} parameter rows for {len(provenance.locations)} locations", file=str(path)
+            f"{np.shape(theta)[0]} parameter rows for {len(provenance.locations)} locations", file=str(path)
         )
-    digest = content_hash(provenance, theta)
-    meta = {"format": FORMAT, "provenance": provenance.to_json(), "sha256": digest}
-    save_file({"theta": theta}, str(path), metadata=meta)
-    return LearnedFile(theta, provenance, digest)
+    arrays, digest = store.write_file(path, provenance, {"theta": theta}, FORMAT)
+    return LearnedFile(arrays["theta"], provenance, digest)
 
 
 def load(path: str | Path, model: str | None = None) -> LearnedFile:
     """Read a file written by :func:`save`; ``model``: refuse one learned on another model."""
-    from safetensors import safe_open
-
     where = str(path)
-    if not Path(path).is_file():
-        raise CircuitSpecError("no such learned-intervention file", file=where)
-    try:
-        with safe_open(where, framework="np") as handle:
-            meta: dict[str, Any] = handle.metadata() or {}
-            arrays = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
-    except Exception as exc:  # safetensors raises its own error type for a malformed header
-        raise CircuitSpecError(f"not a safetensors file ({type(exc).__name__})", file=where) from None
+    meta, arrays = store.read_file(Path(path), "learned-intervention")
     if meta.get("format") != FORMAT or "provenance" not in meta or "theta" not in arrays:
         raise CircuitSpecError(f"not a learned-intervention file (expected format {FORMAT})", file=where)
     provenance = LearnedProvenance.from_json(meta["provenance"], where)

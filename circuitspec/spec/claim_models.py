@@ -27,7 +27,7 @@ from .learned_claim import LearnedScalingClaim
 from .mean_reference import MeanReference
 from .names import finite_numbers
 from .screens import ScreenClaim
-from .steering_claim import SteeringClaim
+from .steering_claim import SteeringClaim, missing_score_input
 
 __all__ = [
     "CLAIM_KINDS",
@@ -73,6 +73,7 @@ CLAIM_KINDS = (
     "screen",
     "learned_scaling",
 )
+
 
 class BehaviourClaim(_ClaimBase):
     """The model does the task: the clean prompts' metric, per prompt (no intervention, no targets).
@@ -201,8 +202,6 @@ class FaithfulnessClaim(_ClaimBase):
     """How the rest of the model is ablated: zero, mean or resample."""
 
 
-
-
 class GenerationClaim(_ClaimBase):
     """Generate continuations with the targets scaled by each α on every step, and score the text.
 
@@ -249,14 +248,12 @@ class GenerationClaim(_ClaimBase):
 
     @model_validator(mode="after")
     def _score_needs_its_input(self) -> GenerationClaim:
-        needs = {"flip": "target_sentiment", "levenshtein": "original", "keywords": "lexicon"}
-        wanted = needs.get(self.score)
-        if wanted is not None and getattr(self, wanted) is None:
+        wanted = missing_score_input(self)
+        if wanted is not None:
             raise ValueError(f"score '{self.score}' needs '{wanted}'")
         if self.expectation.form == "trend" and len(set(self.alphas)) < 2:
             raise ValueError(f"'{self.expect}' needs at least two different alphas (got {self.alphas})")
         return self
-
 
 
 ClaimSpec = Annotated[
