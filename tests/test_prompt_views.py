@@ -280,3 +280,16 @@ def test_attention_views_show_the_largest_median_and_smallest_prompt_ties_to_the
     assert view_prompts(torch.tensor([0.2, 0.9, 0.1, 0.9, 0.5, 0.1])) == [1, 0, 2]  # sorted: 1 3 4 0 2 5
     assert view_prompts(torch.tensor([0.3, 0.3])) == [0, 1]  # the smallest is the largest: shown once
     assert view_prompts(torch.tensor([0.7])) == [0] and view_prompts(torch.tensor([])) == []
+
+
+def test_report_md_lists_the_prompt_sample_with_user_text_escaped() -> None:
+    from circuitspec.reports import render_markdown
+
+    record = _record(f"say {EVIL}", f" {EVIL}")
+    text = render_markdown(_report(prompt_sample=[record, None]))
+    section = text.split("## Prompts", 1)[1]
+    row = next(line for line in section.splitlines() if line.startswith(f"| {record['template']} |"))
+    assert row.endswith("| 'Positive: bad' | ' bad' | ' good' |")  # corrupted twin, desired, undesired
+    assert repr(f"say {EVIL}").replace("<", "&lt;").replace(">", "&gt;") in row
+    assert "<script>" not in text
+    assert render_markdown(_report()).count("## Prompts") == 0  # no sample, no section

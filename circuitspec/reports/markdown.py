@@ -122,6 +122,7 @@ def render_markdown(report_input: ReportInput) -> str:
     ]
     for i in range(len(r.outcomes)):
         lines += _claim_section(r, i)
+    lines += _prompt_sample(r.prompt_sample)
     if r.graph_text:
         fence = "mermaid" if r.graph_format == "mermaid" else "dot"
         lines += ["## Circuit", "", f"```{fence}", r.graph_text.rstrip(), "```", ""]
@@ -136,6 +137,36 @@ def render_markdown(report_input: ReportInput) -> str:
     if r.total_seconds is not None:
         lines.append(f"| **total** | | | {r.total_seconds:.2f} |")
     return "\n".join(lines) + "\n"
+
+
+def _answer(answer: Any) -> str:
+    return "–" if not isinstance(answer, dict) else _cell(repr(answer.get("text", "")))
+
+
+def _prompt_sample(records: list[dict[str, Any]], limit: int = 8) -> list[str]:
+    """"What was run": the first prompt of each template with its corrupted twin and answers, as the HTML
+    report shows them (``[]`` when the run recorded none)."""
+    records = [record for record in records or [] if isinstance(record, dict)]
+    if not records:
+        return []
+    shown = records[:limit]
+    more = f" ({len(shown)} of {len(records)} templates shown)" if len(records) > len(shown) else ""
+    lines = [
+        "## Prompts",
+        "",
+        f"The first prompt of each template{more}; `circuitspec prompts FILE` prints them all.",
+        "",
+        "| template | prompt | corrupted | desired | undesired |",
+        "|---|---|---|---|---|",
+    ]
+    for record in shown:
+        twin = record.get("corrupted") if isinstance(record.get("corrupted"), dict) else {}
+        corrupted = _cell(repr(twin["text"])) if twin.get("text") is not None else "–"
+        lines.append(
+            f"| {_cell(record.get('template', ''))} | {_cell(repr(record.get('text', '')))} | {corrupted} "
+            f"| {_answer(record.get('desired'))} | {_answer(record.get('undesired'))} |"
+        )
+    return [*lines, ""]
 
 
 def _controls(kind: str) -> str:

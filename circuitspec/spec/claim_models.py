@@ -27,7 +27,7 @@ from .learned_claim import LearnedScalingClaim
 from .mean_reference import MeanReference
 from .names import finite_numbers
 from .screens import ScreenClaim
-from .steering_claim import SteeringClaim, missing_score_input
+from .steering_claim import SteeringClaim, TextGenerationSettings, missing_score_input
 
 __all__ = [
     "CLAIM_KINDS",
@@ -202,7 +202,7 @@ class FaithfulnessClaim(_ClaimBase):
     """How the rest of the model is ablated: zero, mean or resample."""
 
 
-class GenerationClaim(_ClaimBase):
+class GenerationClaim(TextGenerationSettings):
     """Generate continuations with the targets scaled by each α on every step, and score the text.
 
     The control is the same generation without the intervention; per prompt, ``value`` is the score of
@@ -220,26 +220,6 @@ class GenerationClaim(_ClaimBase):
     """The text metric per prompt: sentiment (VADER compound), flip (to target_sentiment), levenshtein
     (token edit distance to `original`) or keywords (share of words in `lexicon`).
     """
-    target_sentiment: str | None = Field(
-        default=None, pattern=r"^(positive|negative|\{[A-Za-z_][A-Za-z0-9_]*\})$"
-    )
-    """flip only: positive, negative, or '{field}', a data-row field naming it per prompt."""
-    original: str | None = Field(default=None, min_length=1)
-    """levenshtein only: the original sentence, filled from the data row, e.g. '{sentence}'."""
-    lexicon: Literal["gratitude", "anger", "apology"] | None = None
-    """keywords only: the keyword list counted."""
-    max_new_tokens: int = Field(default=20, ge=1, le=512)
-    """How many tokens to generate at most (1 to 512)."""
-    temperature: float = Field(default=0.0, ge=0.0, le=100.0)
-    """0: greedy; above 0: sampling, seeded by the run's seed and each prompt's index."""
-    top_k: int | None = Field(default=None, ge=1)
-    """Sampling only: keep the k likeliest tokens."""
-    stop: list[str] = Field(default_factory=list)
-    """Stop strings: a continuation ends before the first one it produces (EOS always stops)."""
-    batch_size: int = Field(default=8, ge=1, le=4096)
-    """Prompts generated together (left-padded, one key/value cache)."""
-    chat: bool = False
-    """Put each prompt in the model's chat template as the user's message (an error where it has none)."""
 
     @field_validator("alphas")
     @classmethod
