@@ -160,8 +160,9 @@ def _prompt_sample(records: list[dict[str, Any]], limit: int = 8) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for record in shown:
-        twin = record.get("corrupted") if isinstance(record.get("corrupted"), dict) else {}
-        corrupted = _cell(repr(twin["text"])) if twin.get("text") is not None else "–"
+        twin = record.get("corrupted")
+        text = twin.get("text") if isinstance(twin, dict) else None
+        corrupted = _cell(repr(text)) if text is not None else "–"
         lines.append(
             f"| {_cell(record.get('template', ''))} | {_cell(repr(record.get('text', '')))} | {corrupted} "
             f"| {_answer(record.get('desired'))} | {_answer(record.get('undesired'))} |"
