@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("--out", "-o", help="the hypothesis to write")] = Path(
             "candidate.yaml"
         ),
-        method: Annotated[str, typer.Option(help="eap | eap-ig | eap-ig-act")] = "eap-ig",
+        method: Annotated[str, typer.Option(help="eap | eap-ig | eap-ig-act (default)")] = "eap-ig-act",
         top_k: Annotated[int | None, typer.Option(help="keep the k highest-scoring edges")] = None,
         threshold: Annotated[
             float | None,
@@ -114,13 +114,16 @@ def register(app: typer.Typer) -> None:
             float, typer.Option(help="held-out share of rows, where the hypothesis has no data.split")
         ] = 0.5,
         force: Annotated[bool, typer.Option(help="replace an existing output file")] = False,
+        corrupt: Annotated[
+            str | None, typer.Option(help="replace the file's corruption, e.g. '{shuffle: [w_ori]}'")
+        ] = None,
     ) -> None:
         """Score every edge (EAP / EAP-IG) on the exploration rows, keep the strongest and write a
         hypothesis whose claims verify them on held-out rows, with a faithfulness curve."""
         try:
             print(run_discover(
                 file, out, force, method=method, top_k=top_k, threshold=threshold, split=split,
-                steps=steps, templates=template, test_fraction=test_fraction,
+                steps=steps, templates=template, test_fraction=test_fraction, corrupt=corrupt,
             ))  # fmt: skip
         except CircuitSpecError as error:
             print(str(error), file=sys.stderr)

@@ -5,7 +5,8 @@ line from the corrupted to the clean token embeddings (α = 0, 1/steps, …, (st
 completeness for the input, so the embedding's node score approaches clean − corrupted as steps
 grow, and edges whose attention saturates at the clean run still get their share. An edge whose
 effect shows only when its receiver's other inputs stay clean (a query corrupted while the keys are
-not) is still missed: along the line both move together (docs in ``circuitspec.discover``).
+not) is still missed: along the line both move together, and more steps do not help (zoo.suppression's
+``L0H0 -> L1H0.q``: 2.9e-7 at 5 steps, 1.9e-7 at 100); why it is not the default: :mod:`.methods`.
 """
 
 from __future__ import annotations

@@ -10,11 +10,12 @@ from typing import Any
 from circuitspec.errors import CircuitSpecError
 
 from .emit import Discovery, render
+from .methods import DEFAULT_METHOD
 from .methods import method as scoring_method
 from .prune import DEFAULT_THRESHOLD, KeptEdge, check_selection, components, select_edges
 from .session import DEFAULT_SPLIT, open_session
 
-__all__ = ["SPLITS", "DiscoveryResult", "discover"]
+__all__ = ["SPLITS", "DiscoveryResult", "discover", "parse_corruption"]
 
 SPLITS = ("explore", "test", "all")
 
@@ -41,7 +42,7 @@ def _steps_callback() -> Any:
 def discover(
     path: str | Path,
     *,
-    method: str = "eap-ig",
+    method: str = DEFAULT_METHOD,
     steps: int = 5,
     top_k: int | None = None,
     threshold: float | None = None,
@@ -51,15 +52,18 @@ def discover(
     output: Path = Path("candidate.yaml"),
     command: str = "circuitspec discover",
     loaded_model: Any = None,
+    corrupt: str | None = None,
 ) -> DiscoveryResult:
-    """Discover a circuit in the hypothesis at ``path``; nothing is written (see the CLI)."""
+    """Discover a circuit in the hypothesis at ``path``; nothing is written (see the CLI). ``corrupt``
+    (``"{shuffle: [w_ori]}"``, a YAML mapping like ``data.corrupt``) replaces the file's corruption."""
     from circuitspec.engine.progress import phase
 
     score = scoring_method(method)  # every option is checked before the model loads
     _check_options(top_k, threshold, split, test_fraction, steps)
+    corruption = parse_corruption(corrupt)
     timings: dict[str, float] = {}
     with phase("loading the model and the exploration prompts", "loaded"):
-        session = open_session(path, split, templates, loaded_model, test_fraction)
+        session = open_session(path, split, templates, loaded_model, test_fraction, corruption)
     ctx = session.ctx
     started = time.perf_counter()
     with phase(f"scoring edges ({method}, {len(ctx.prompts)} prompts)", "edges scored"):
@@ -84,16 +88,48 @@ def discover(
     )
     arch, added = ctx.adapter.arch, session.split_added
     found = Discovery(
-        source=Path(path), spec=session.hypothesis.spec, base_dir=Path(session.hypothesis.base_dir),
+        source=Path(path), spec=session.spec, base_dir=Path(session.hypothesis.base_dir),
         split_added=added, command=command, summary=_summary(attribution, session.split, kept, ranked, rule),
         edges=kept, edge_effects=effects, components=parts, ablation_effects=ablations,
         faithfulness=next((p["faithfulness"] for p in curve["points"] if p["edges"] == len(kept)), 0.0),
         clean=attribution.clean, corrupt=attribution.corrupt, shape=(arch.n_layers, arch.n_heads),
-        notes=[f"The source has no data.split: discovery added {added}."] if added else [],
+        notes=_notes(added, corrupt),
         split=session.split,
     )  # fmt: skip
     curve.update({"method": method, "steps": attribution.steps, "kept": len(kept)})
     return DiscoveryResult(render(found, output), curve, attribution, kept, found, timings)
+
+
+def parse_corruption(text: str | None) -> Any:
+    """``--corrupt``'s YAML mapping as a ``CorruptionSpec`` (None: the file's own), one line if bad."""
+    if text is None:
+        return None
+    import yaml
+    from pydantic import ValidationError
+
+    from circuitspec.spec.data_models import CorruptionSpec
+
+    try:
+        return CorruptionSpec.model_validate(yaml.safe_load(text))
+    except (yaml.YAMLError, ValidationError) as error:
+        if isinstance(error, ValidationError):
+            problem = error.errors()[0]
+            where = ".".join(str(part) for part in problem["loc"])
+            why = f"{where}: {problem['msg']}" if where else problem["msg"]
+        else:
+            why = str(error).splitlines()[0]
+        raise CircuitSpecError(
+            f"--corrupt {text!r}: not a corruption like '{{shuffle: [w_ori]}}' or "
+            f"'{{set: {{s_con: \"{{s_ori}}\"}}}}' ({why})"
+        ) from None
+
+
+def _notes(added: dict[str, float] | None, corrupt: str | None) -> list[str]:
+    """The emitted file's header notes: a split discovery added, a corruption it replaced."""
+    notes = [f"The source has no data.split: discovery added {added}."] if added else []
+    if corrupt is not None:
+        notes.append(f"Corruption from --corrupt {' '.join(corrupt.split())}, not the source's.")
+    return notes
 
 
 def _check_options(

@@ -23,6 +23,7 @@ class Session:
     split: str  # the rows scored: explore | test | all
     split_added: dict[str, float] | None  # the split used where the hypothesis had none (written out)
     ctx: Any  # RunContext over the chosen rows' prompts
+    spec: Any  # the hypothesis spec discovered from: its data.corrupt replaced where --corrupt was given
 
 
 def open_session(
@@ -31,11 +32,14 @@ def open_session(
     templates: list[str] | None = None,
     loaded_model: Any = None,
     test_fraction: float = DEFAULT_SPLIT["test_fraction"],
+    corrupt: Any = None,
 ) -> Session:
     """Load ``path`` (validated as ``verify`` would), its model, and the prompts of ``split``'s rows.
 
     A hypothesis without ``data.split`` gets one (``test_fraction``, seed 0), so discovery reads the
-    explore rows and the emitted file verifies on the held-out test rows."""
+    explore rows and the emitted file verifies on the held-out test rows. ``corrupt`` (a
+    ``CorruptionSpec``) replaces the file's corruptions, ``data.corrupt`` and every template's, so a
+    different counterfactual (the word instead of the label) exercises other parts of the model."""
     from circuitspec.engine.context import RunContext
     from circuitspec.engine.metrics import logit_diff
     from circuitspec.engine.prompts import build_prompt_set
@@ -48,9 +52,9 @@ def open_session(
     if split not in ("explore", "test", "all"):
         raise CircuitSpecError(f"--split {split} is not a split (valid: explore, test, all)")
     hypothesis = load_hypothesis(path)
-    spec = hypothesis.spec
     compile_hypothesis(hypothesis)  # the file must validate before anything is discovered from it
-    rows = load_rows(spec.data, hypothesis.base_dir, hypothesis=hypothesis)
+    rows = load_rows(hypothesis.spec.data, hypothesis.base_dir, hypothesis=hypothesis)
+    spec = hypothesis.spec if corrupt is None else _with_corruption(hypothesis.spec, corrupt, rows)
     added = spec.data.split is None
     added_split = {"test_fraction": test_fraction, "seed": DEFAULT_SPLIT["seed"]} if added else None
     data = spec.data
@@ -66,4 +70,21 @@ def open_session(
         )
     prompts = build_prompt_set(data, chosen, loaded.tokenizer, templates or None, seed=data.seed, n=data.n)
     ctx = RunContext(loaded.model, prompts, logit_diff, tokenizer=loaded.tokenizer)
-    return Session(Path(path), hypothesis, loaded, split, added_split, ctx)
+    return Session(Path(path), hypothesis, loaded, split, added_split, ctx, spec)
+
+
+def _with_corruption(spec: Any, corrupt: Any, rows: list[Any]) -> Any:
+    """``spec`` with ``corrupt`` as its only corruption (the templates' own ones dropped); one line
+    when it reads a slot some row lacks."""
+    from circuitspec.spec.templates import slots_of
+
+    read = [*corrupt.shuffle, *(s for value in corrupt.set.values() for s in slots_of(value))]
+    for slot in read:
+        if any(slot not in row for row in rows):
+            known = sorted(set.intersection(*(set(row) for row in rows))) if rows else []
+            raise CircuitSpecError(
+                f"--corrupt reads slot '{slot}', which the data rows lack (every row has: {', '.join(known)})"
+            )
+    templates = [t.model_copy(update={"corrupt": None}) for t in spec.data.templates]
+    data = spec.data.model_copy(update={"corrupt": corrupt, "templates": templates})
+    return spec.model_copy(update={"data": data})
