@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: install demo test fuzz lint bench browser clean oldest
+.PHONY: install demo test fuzz lint bench bench-autocircuit browser clean oldest
 
 install: $(STAMP)
 
@@ -45,6 +45,15 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_engine.py
+
+# circuitspec's edge discovery against auto-circuit's on the planted zoo (benchmarks/README.md). auto-circuit
+# is optional and installed --no-deps (its metadata pulls kaleido 0.2.1, tracr-pypi and word2word, which
+# the code used here never imports; torch and TransformerLens stay as they are); it needs only
+# blobfile and ordered-set beyond this venv.
+bench-autocircuit: install
+	$(BIN)/python -m pip install -q --no-deps auto-circuit==1.0.1
+	$(BIN)/python -m pip install -q "blobfile>=2.0.2" "ordered-set>=4.1.0"
+	OMP_NUM_THREADS=1 $(BIN)/python benchmarks/bench_autocircuit.py
 
 # The core install (no torch) at the oldest versions pyproject.toml allows: uv installs the lowest
 # version of each direct dependency (their own dependencies resolve normally) into a fresh venv, then

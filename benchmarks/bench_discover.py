@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -31,6 +32,29 @@ import torch
 
 from circuitspec.discover.session import open_session
 from circuitspec.engine.attribution_patching import attribution_patching
+
+
+class PassCounter:
+    """Counts model passes through a forward hook on the unembedding (every pass that reaches the
+    logits, partial ones included): with gradients on (each is followed by one backward pass in the
+    code timed here) and without, and the prompt rows they carry. Shared with bench_autocircuit.py."""
+
+    def __init__(self, model: Any) -> None:
+        self.grad = self.plain = self.rows = 0
+        self.handle = model.unembed.register_forward_hook(self._seen)
+
+    def _seen(self, module: Any, args: Any, output: Any) -> None:
+        if torch.is_grad_enabled():
+            self.grad += 1
+        else:
+            self.plain += 1
+        self.rows += int(args[0].shape[0])
+
+    def reset(self) -> None:
+        self.grad = self.plain = self.rows = 0
+
+    def __str__(self) -> str:
+        return f"{self.grad} fwd+bwd, {self.plain} fwd-only passes, {self.rows} prompt rows"
 
 
 def _naive_edge(model, prompts, clean, corrupt, sender: str, receiver: str) -> float:
@@ -76,7 +100,8 @@ def _naive_edge(model, prompts, clean, corrupt, sender: str, receiver: str) -> f
 
 def _caches(model, prompts):
     model.set_use_split_qkv_input(True)
-    model.set_use_hook_mlp_in(True)
+    if not model.cfg.attn_only:
+        model.set_use_hook_mlp_in(True)
     keep = lambda n: n == "hook_embed" or n.endswith(("hook_z", "hook_mlp_out"))  # noqa: E731
     with torch.no_grad():
         clean_logits, clean = model.run_with_cache(prompts.tokens, names_filter=keep)
@@ -102,8 +127,9 @@ def main() -> None:
     print(
         f"loaded in {time.perf_counter() - started:.1f} s; {len(ctx.prompts)} prompts, load {os.getloadavg()}"
     )
-    results = {}
+    results, counter, passes = {}, PassCounter(session.loaded.model), {}
     for method, steps in (("eap", 1), ("eap-ig", args.steps)):
+        counter.reset()
         t = time.perf_counter()
         results[method] = attribution_patching(ctx, method=method, steps=steps, batch_size=args.batch)
         seconds = time.perf_counter() - t
@@ -112,7 +138,11 @@ def main() -> None:
             f"{method:7s} {n_edges} edges in {seconds:.1f} s = {n_edges / seconds:,.0f} edges/s "
             f"({results[method].backward_passes} forward+backward passes of <= {args.batch} prompts)"
         )
+        passes[method] = (
+            f"{counter.grad} forward+backward + {counter.plain} forward ({counter.rows} prompt rows)"
+        )
     model = session.loaded.model
+    counter.reset()
     clean, corrupt = _caches(model, ctx.prompts)
     ranked = results["eap-ig"].ranked()
     rng = np.random.default_rng(0)
@@ -121,6 +151,7 @@ def main() -> None:
     t = time.perf_counter()
     naive = [_naive_edge(model, ctx.prompts, clean, corrupt, s, r) for s, r, _, _ in picks]
     seconds = time.perf_counter() - t
+    measured = f"{counter.plain} forward: 2 caches + {len(picks)} edges ({counter.rows} prompt rows)"
     per_edge = seconds / len(picks)
     print(
         f"naive   {len(picks)} edges in {seconds:.1f} s = {1 / per_edge:.2f} edges/s; extrapolated to all "
@@ -132,7 +163,23 @@ def main() -> None:
         print(
             f"{method:7s} vs naive on the {len(picks)} edges: Pearson r = {np.corrcoef(est, naive)[0, 1]:.3f}"
         )
+    _print_passes(passes, measured, n_edges, len(ctx.prompts))
+    counter.handle.remove()
     print(f"load average at the end {os.getloadavg()}")
+
+
+def _print_passes(passes: dict[str, str], measured: str, n_edges: int, n_prompts: int) -> None:
+    """The passes each method needs for every edge: counted for EAP / EAP-IG, by formula for the sweep."""
+    print(
+        f"passes to score all {n_edges} edges of {n_prompts} prompts (counted on the unembedding; "
+        "the clean and corrupted runs are cached once, by the first method):"
+    )
+    for method, text in passes.items():
+        print(f"  {method:7s} {text}")
+    print(
+        f"  naive   2 + {n_edges} = {2 + n_edges} forward ({n_prompts * (2 + n_edges)} prompt rows; "
+        f"measured: {measured})"
+    )
 
 
 def _first(prompts, n):
