@@ -18,6 +18,7 @@ __all__ = [
     "default_report_dir",
     "exit_code",
     "free_model_memory",
+    "judge_verification",
     "load_hypothesis_model",
     "run_verification",
     "verify",
@@ -61,10 +62,13 @@ def run_verification(
     loaded_model: Any = None,
     split: str | None = None,
     model_overrides: dict[str, str] | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> Verification:
     """Load, compile, run and evaluate every claim of one hypothesis file (``split``: every claim on
     that row split, as ``verify --split``); ``path`` may be a hypothesis already loaded (one model's
-    view of a ``models:`` file, :mod:`circuitspec.compare.views`)."""
+    view of a ``models:`` file, :mod:`circuitspec.compare.views`). ``shard=(i, k)`` measures only
+    shard ``i`` of ``k`` of the prompts (:mod:`circuitspec.engine.shards`) and judges nothing: the
+    shards' Verifications are merged, then judged (:mod:`circuitspec.distributed.shards`)."""
     from circuitspec.graph.compile import compile_hypothesis
     from circuitspec.spec.loader import load_hypothesis, load_rows
     from circuitspec.spec.splits import check_run_split, split_summary
@@ -83,20 +87,16 @@ def run_verification(
     model_spec = spec.model.model_copy(update=model_overrides) if model_overrides else spec.model
     say(f"{spec.name}: {len(graph.claims)} claims, {len(rows)} data rows")
     with phase(f"loading the model ({_model_words(model_spec, checkpoint)})", "model loaded"):
-        from circuitspec.engine.planner import run_claims  # imports torch and TransformerLens
+        import circuitspec.engine.planner  # noqa: F401  (torch and TransformerLens load in this phase)
 
         model = loaded_model or load_hypothesis_model(model_spec, hypothesis.base_dir, checkpoint)
     _choose_cpu_threads(model.model)
     if model.shape != graph.shape:  # the weights are the final word on the shape
         graph = compile_hypothesis(hypothesis, shape=model.shape)
     check_vocabulary(spec.data, rows, model.tokenizer.unknown_words)  # before any pass: <unk> is bad input
-    n = len(graph.claims)
-    with phase(f"measuring {n} claims", f"measured {n} claims"):
-        measurements = run_claims(
-            graph, model, rows, hypothesis.base_dir, progress=progress, seed=seed, split=split
-        )
-    with phase(f"judging {n} claims (intervals, family-wise correction)", "verdicts"):
-        outcomes = _judge(graph, measurements, seed, split)
+    measurements, outcomes = _measure_and_judge(
+        graph, model, rows, hypothesis.base_dir, seed, split, shard, progress
+    )
     sample = _prompt_sample(spec, rows, model.tokenizer, split)
     return Verification(
         hypothesis=hypothesis,
@@ -111,6 +111,34 @@ def run_verification(
         split=split_summary(spec, rows, split),
         prompt_sample=sample,
     )
+
+
+def _measure_and_judge(
+    graph: Any,
+    model: Any,
+    rows: Any,
+    base_dir: Path,
+    seed: int,
+    split: str | None,
+    shard: tuple[int, int] | None,
+    progress: bool,
+) -> tuple[dict[str, Any], list[Any]]:
+    """Every claim's Measurement and verdict; on a prompt shard, its claims' Measurements only."""
+    from circuitspec.engine.planner import run_claims
+    from circuitspec.engine.progress import phase
+
+    n = len(graph.claims)
+    with phase(f"measuring {n} claims", f"measured {n} claims"):
+        if shard is None:
+            measurements = run_claims(graph, model, rows, base_dir, progress=progress, seed=seed, split=split)
+        else:
+            from circuitspec.engine.shards import run_claims_on_shard
+
+            measurements = run_claims_on_shard(graph, model, rows, base_dir, shard, seed, split)
+    if shard is not None:
+        return measurements, []
+    with phase(f"judging {n} claims (intervals, family-wise correction)", "verdicts"):
+        return measurements, _judge(graph, measurements, seed, split)
 
 
 def _single_model(loaded: Any) -> Any:
@@ -145,6 +173,13 @@ def _prompt_sample(spec: Any, rows: Any, tokenizer: Any, split: str | None) -> l
         return sample_prompts(spec.data, chosen, tokenizer)
     except Exception:  # a view of the run: it must never lose the verdicts
         return []
+
+
+def judge_verification(result: Verification, split: str | None = None) -> Verification:
+    """``result`` with its verdicts judged from its measurements (a merge of prompt shards, which
+    :func:`run_verification` with ``shard=`` leaves unjudged); ``split`` as given to the run."""
+    result.outcomes = _judge(result.graph, result.measurements, result.seed, split)
+    return result
 
 
 def _judge(graph: Any, measurements: dict[str, Any], seed: int, split: str | None) -> list[Any]:

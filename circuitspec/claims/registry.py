@@ -20,7 +20,7 @@ from circuitspec.spec.induction_claim import InductionClaim
 from circuitspec.spec.learned_claim import LearnedScalingClaim
 from circuitspec.spec.screens import ScreenClaim
 
-from . import checks, hooks, rules
+from . import checks, hooks, rules, shard_rules
 from .alignment_checks import check_alignment
 from .induction_checks import INDUCTION_TARGET, check_induction
 from .learned_checks import check_learned_scaling
@@ -29,7 +29,7 @@ from .rules import NodeRule
 from .screens import screen_hooks
 from .steering_checks import STEERING_TARGET, check_steering
 
-__all__ = ["REGISTRY", "ClaimKind", "claim_kind"]
+__all__ = ["REGISTRY", "ClaimKind", "claim_kind", "splits_over_prompts"]
 
 HookFn = Callable[[Any, Any, Any], set[str]]
 CheckFn = Callable[..., None]
@@ -58,6 +58,8 @@ class ClaimKind:
     plots: tuple[str, ...] = ()  # payload types (circuitspec.measurement) it yields
     check: CheckFn | None = None  # check(checker, claim, targets, chains, template_ids)
     cross_model: bool = False  # reads two models: measure(activations, claim, seed), after every model ran
+    # whether a claim may be measured on shards of its prompts (``claims.shard_rules``); None: always whole
+    prompt_shards: Callable[[Any], bool] | None = None
 
     def load_measure(self) -> Callable[..., Any]:
         """The kind's ``measure`` function (imports the engine: call only when a model runs)."""
@@ -86,14 +88,17 @@ _KINDS = [
     ClaimKind(
         "ablation", schema.AblationClaim, f"{_ENGINE}.ablation_claim:measure", hooks.target_hooks,
         target=rules.EDITABLE, random_baseline=True, check=check_ablation_with_reference,
+        prompt_shards=shard_rules.ablation_splits,
     ),
     ClaimKind(
         "activation_patching", schema.ActivationPatchingClaim, f"{_ENGINE}.activation_patching_claim:measure",
         hooks.target_hooks, target=rules.EDITABLE, random_baseline=True,
+        prompt_shards=shard_rules.without_random_baseline,
     ),
     ClaimKind(
         "path_patching", schema.PathPatchingClaim, f"{_ENGINE}.path_patching:measure", hooks.path_hooks,
         paths=True, sender=rules.PATH_SENDER, receiver=rules.PATH_RECEIVER, check=checks.check_path_patching,
+        prompt_shards=shard_rules.always,
     ),
     ClaimKind(
         "causal_scrubbing", schema.CausalScrubbingClaim, f"{_ENGINE}.scrubbing:measure",
@@ -104,10 +109,11 @@ _KINDS = [
     ClaimKind(
         "scaling", schema.ScalingClaim, f"{_ENGINE}.scaling_claim:measure", hooks.target_hooks,
         target=rules.EDITABLE, trend_variable="alpha", check=checks.check_scaling,
+        prompt_shards=shard_rules.always,
     ),
     ClaimKind(
         "faithfulness", schema.FaithfulnessClaim, f"{_ENGINE}.faithfulness_claim:measure",
-        hooks.faithfulness_hooks, random_baseline=True,
+        hooks.faithfulness_hooks, random_baseline=True, prompt_shards=shard_rules.faithfulness_splits,
     ),
     ClaimKind(
         "behaviour", schema.BehaviourClaim, f"{_ENGINE}.behaviour:measure", hooks.no_hooks,
@@ -153,3 +159,9 @@ def claim_kind(name: str) -> ClaimKind:
         return REGISTRY[name]
     except KeyError:
         raise KeyError(f"unknown claim kind '{name}' (valid: {', '.join(REGISTRY)})") from None
+
+
+def splits_over_prompts(claim: Any) -> bool:
+    """Whether ``claim`` may be measured on shards of its prompts and merged (``claims.shard_rules``)."""
+    rule = claim_kind(claim.kind).prompt_shards
+    return rule is not None and rule(claim)

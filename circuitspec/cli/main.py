@@ -286,14 +286,20 @@ def verify(
     dtype: Annotated[WeightsDtype | None, typer.Option(help="override model.dtype")] = None,
     ray: Annotated[bool, typer.Option("--ray", help="each file a Ray task (circuitspec[ray])")] = False,
     ray_address: Annotated[str | None, typer.Option(help="join this Ray cluster; implies --ray")] = None,
+    shard_prompts: Annotated[
+        int | None, typer.Option(help="with --ray: split each file's prompts over this many Ray tasks")
+    ] = None,
 ) -> None:
     """Run every claim on the model and report verdicts (exit 1 when a claim fails, 2 on an error)."""
     try:
         require_models("verify")  # the core install has no torch: one line naming the extra
+        if shard_prompts is not None and not (ray or ray_address):
+            raise CircuitSpecError("--shard-prompts splits prompts over Ray tasks: add --ray")
         if ray or ray_address or len(file) > 1:  # a Ray fan-out (circuitspec/distributed/verify.py)
             from circuitspec.distributed.verify import verify_command
 
-            run_verify: Any = functools.partial(verify_command, file, ray, ray_address)
+            shards = {} if shard_prompts is None else {"shard_prompts": shard_prompts}
+            run_verify: Any = functools.partial(verify_command, file, ray, ray_address, **shards)
         else:
             from circuitspec.compare.run import verify_file  # one model, or several side by side
 

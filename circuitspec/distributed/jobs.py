@@ -22,7 +22,7 @@ from typing import Any
 from circuitspec.errors import CircuitSpecError
 from circuitspec.stats.outcome import ClaimOutcome
 
-__all__ = ["Job", "JobResult", "ModelGroup", "error_outcomes", "group_jobs", "run_group"]
+__all__ = ["Job", "JobResult", "ModelGroup", "error_outcomes", "group_jobs", "render_reports", "run_group"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ class Job:
     split: str | None = None
     model_overrides: dict[str, str] | None = None
     label: str = ""  # what a message calls it: "checkpoint step_00100", "hypotheses/x.yaml"
+    shard: tuple[int, int] | None = None  # (i, k): measure prompt shard i of k only (distributed.shards)
 
 
 @dataclass
@@ -51,6 +52,7 @@ class JobResult:
     seconds: float = 0.0
     worker: str = ""  # host:pid that ran it
     error: str | None = None
+    part: Any = None  # a prompt shard's unjudged Verification (no outcomes, no files): merged on the driver
 
 
 @dataclass
@@ -124,12 +126,10 @@ def _load_group_model(job: Job) -> Any:
 
 def _run_one(job: Job, run: Callable[..., Any], model: Any) -> JobResult:
     """One verification on the group's model, its reports rendered here (the versions recorded are
-    this worker's)."""
-    from circuitspec import reports
-    from circuitspec.reports.model import package_versions
-
+    this worker's); a prompt shard's unjudged Verification instead, for the driver to merge."""
     started = time.perf_counter()
     worker = f"{socket.gethostname()}:{os.getpid()}"
+    shard = {"shard": job.shard} if job.shard is not None else {}  # `run` stand-ins need not know it
     try:
         result = run(
             job.path,
@@ -139,20 +139,32 @@ def _run_one(job: Job, run: Callable[..., Any], model: Any) -> JobResult:
             loaded_model=model,
             split=job.split,
             model_overrides=job.model_overrides,
+            **shard,
         )
-        report_input = reports.build_report_input(result)
-        report_input.packages = package_versions()
-        texts = {
-            "json": reports.render_json(report_input),
-            "md": reports.render_markdown(report_input),
-            "html": reports.render_html(report_input),
-        }
+        if job.shard is not None:
+            return JobResult(job.index, seconds=time.perf_counter() - started, worker=worker, part=result)
+        files = render_reports(result)
     except Exception as exc:  # one job's failure is its own error cell, never the group's
         return JobResult(
             job.index, seconds=time.perf_counter() - started, worker=worker, error=_one_line(exc)
         )
-    files = {reports.REPORT_FILES[key]: text for key, text in texts.items()}
     return JobResult(job.index, list(result.outcomes), files, time.perf_counter() - started, worker)
+
+
+def render_reports(result: Any) -> dict[str, str]:
+    """A judged Verification's report texts by file name (report.json / .md / .html), recording the
+    versions of the process that renders them."""
+    from circuitspec import reports
+    from circuitspec.reports.model import package_versions
+
+    report_input = reports.build_report_input(result)
+    report_input.packages = package_versions()
+    texts = {
+        "json": reports.render_json(report_input),
+        "md": reports.render_markdown(report_input),
+        "html": reports.render_html(report_input),
+    }
+    return {reports.REPORT_FILES[key]: text for key, text in texts.items()}
 
 
 def run_group(jobs: Sequence[Job], run: Callable[..., Any] | None = None) -> list[JobResult]:

@@ -38,9 +38,11 @@ def plan_job(
     model_overrides: dict[str, str] | None = None,
     label: str = "",
     gpus: float = 0.0,
+    shard: tuple[int, int] | None = None,
 ) -> Planned:
     """Compile ``path`` against its model's shape and make its job; the checkpoint is checked (and
-    normalised) as ``run_verification`` will check it."""
+    normalised) as ``run_verification`` will check it. Prompt shard ``(i, k)`` of a file is a job of
+    its own, grouped only with shard ``i`` of other files, so a file's shards run as separate tasks."""
     from circuitspec.graph.checkpoint_checks import check_checkpoint
     from circuitspec.graph.compile import compile_hypothesis
     from circuitspec.spec.loader import load_hypothesis
@@ -55,10 +57,11 @@ def plan_job(
         loaded.spec.model, checkpoint if checkpoint is not None else loaded.spec.model.checkpoint
     )
     model = loaded.spec.model.model_copy(update=model_overrides) if model_overrides else loaded.spec.model
-    job = Job(index, str(path), os.getcwd(), checkpoint, seed, split, model_overrides, label or str(path))
-    return Planned(
-        job, graph, model_key(loaded, at, model_overrides), group_resources(graph.shape, model, gpus)
+    job = Job(
+        index, str(path), os.getcwd(), checkpoint, seed, split, model_overrides, label or str(path), shard
     )
+    key = model_key(loaded, at, model_overrides) + ("" if shard is None else f" shard {shard[0]}")
+    return Planned(job, graph, key, group_resources(graph.shape, model, gpus))
 
 
 def plan_groups(planned: Sequence[Planned]) -> list[ModelGroup]:

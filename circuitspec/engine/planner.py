@@ -168,6 +168,14 @@ def _last_uses(
     last: dict[tuple[str, ...], int] = {}
     for index, claim in enumerate(graph.claims):
         last[prompt_key(graph, claim, split)] = index
+    return extend_to_sources(last, shared)
+
+
+def extend_to_sources(
+    last: dict[tuple[str, ...], int], shared: dict[tuple[str, ...], tuple[Any, Any, dict[str, Any]]]
+) -> dict[tuple[str, ...], int]:
+    """``last`` (per prompt set, the index of the last claim reading its runs) extended to the sets those
+    runs are sliced from (transitively): a set is kept while a set sliced from it is still read."""
     by_cache = {id(cache): templates for templates, (_, _, cache) in shared.items()}
     links = [
         (templates, by_cache[id(source.context._cache)])

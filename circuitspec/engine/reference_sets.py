@@ -27,6 +27,7 @@ from .context import RunContext
 from .sites import Site, resolve_site
 
 __all__ = [
+    "WHOLE_SET",
     "add_reference_groups",
     "link_reference_sets",
     "reference_context",
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 _LINK = "_mean_from:"  # cache key prefix ("_": kept when the runs are released)
+WHOLE_SET = "_whole_set:"  # a prompt shard's link to its whole prompt set, for the mean (engine.shards)
 
 
 def reference_key(graph: Any, claim: Any, run_split: str | None = None) -> tuple[str, ...] | None:
@@ -82,9 +84,10 @@ def link_reference_sets(
 
 
 def reference_context(ctx: RunContext, claim: Any) -> RunContext | None:
-    """The run context over the claim's reference prompts (None when it has no ``mean_from``)."""
+    """The run context over the claim's reference prompts: its ``mean_from`` set; on a shard of its
+    prompts (``engine.shards``), its whole prompt set; None otherwise (the mean over its own prompts)."""
     if getattr(claim, "mean_from", None) is None:
-        return None
+        return ctx.cached(f"{WHOLE_SET}{claim.id}", lambda: None)
     link = ctx.cached(f"{_LINK}{claim.id}", lambda: "the claim was not planned with its reference prompts")
     if isinstance(link, str):
         raise CircuitSpecError(f"mean_from: {link}")

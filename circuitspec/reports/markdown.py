@@ -144,7 +144,7 @@ def _answer(answer: Any) -> str:
 
 
 def _prompt_sample(records: list[dict[str, Any]], limit: int = 8) -> list[str]:
-    """"What was run": the first prompt of each template with its corrupted twin and answers, as the HTML
+    """ "What was run": the first prompt of each template with its corrupted twin and answers, as the HTML
     report shows them (``[]`` when the run recorded none)."""
     records = [record for record in records or [] if isinstance(record, dict)]
     if not records:
