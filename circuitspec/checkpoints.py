@@ -125,6 +125,7 @@ def regress(
     out: str | Path | None = None,
     seed: int | None = None,
     allow_inconclusive: bool = False,
+    allow_errors: bool = False,
     progress: bool = True,
     console: Any = None,
     run: Callable[..., Any] | None = None,
@@ -135,7 +136,8 @@ def regress(
     Every checkpoint and every report folder is checked (and locked) before the first model loads.
     ``run`` replaces :func:`circuitspec.pipeline.run_verification` (tests). Returns the matrix,
     the written paths, and the worst exit code ``verify`` would give over the checkpoints (a fail
-    at an early step is not hidden by a pass at the last).
+    at an early step is not hidden by a pass at the last; ``allow_errors``: an unmeasured claim does not
+    make it 2).
     """
     from circuitspec.reports import report_set
 
@@ -152,7 +154,8 @@ def regress(
             result = run(path, checkpoint=checkpoint, seed=seed, progress=progress)
             _write_checkpoint_report(result, prepared[checkpoint])
             runs.append(CheckpointRun(checkpoint, list(result.outcomes), report_dirs[checkpoint].as_posix()))
-            worst_code = max(worst_code, pipeline.exit_code(result.outcomes, allow_inconclusive))
+            code = pipeline.exit_code(result.outcomes, allow_inconclusive, allow_errors)
+            worst_code = max(worst_code, code)
             del result  # the model went out of scope inside the run; drop measurements too
             pipeline.free_model_memory()
         matrix, paths = write_checkpoint_matrix(spec.name, path, runs, out_dir, matrix_set)

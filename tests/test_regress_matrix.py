@@ -138,3 +138,17 @@ def test_bundled_model_checkpoints_are_the_default(tmp_path, monkeypatch):
     result = regress(path, None, run=run, console=Console(quiet=True))
     assert calls == shipped and len(shipped) >= 5
     assert [c["name"] for c in json.loads(result.paths["json"].read_text())["checkpoints"]] == shipped
+
+
+def test_an_unmeasured_claim_exits_2_unless_errors_are_allowed(tiny_matrix_hypothesis, tmp_path, monkeypatch):
+    """As ``verify``: an 'error' cell makes regress exit 2; ``--allow-errors`` lets the other verdicts
+    decide (here every other cell passes, so 0)."""
+    nan = float("nan")
+    final = {"dla": (-0.7, -0.9, -0.5, "pass"), "control": (nan, nan, nan, "error")}
+    monkeypatch.setitem(TRAJECTORY, "final", final)
+    quiet = Console(quiet=True)
+    strict = regress(tiny_matrix_hypothesis, "final", out=tmp_path / "a", console=quiet, run=FakeRun())
+    allowed = regress(
+        tiny_matrix_hypothesis, "final", out=tmp_path / "b", console=quiet, run=FakeRun(), allow_errors=True
+    )
+    assert (strict.exit_code, allowed.exit_code) == (2, 0)

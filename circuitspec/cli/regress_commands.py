@@ -65,6 +65,7 @@ def regress_command(
     seed: int | None = None,
     ray: bool = False,
     ray_address: str | None = None,
+    allow_errors: bool = False,
 ) -> int:
     """Verify FILE on each checkpoint and write the claims × checkpoints matrix; the worst of
     verify's exit codes over the checkpoints. ``ray`` / ``ray_address``: each checkpoint a Ray task
@@ -74,13 +75,14 @@ def regress_command(
 
         return regress_on_ray(
             file, checkpoints, address=ray_address, out=out, seed=seed,
-            allow_inconclusive=allow_inconclusive, console=_console(),
+            allow_inconclusive=allow_inconclusive, allow_errors=allow_errors, console=_console(),
         ).exit_code  # fmt: skip
     from circuitspec.checkpoints import regress
 
     return regress(
-        file, checkpoints, out=out, seed=seed, allow_inconclusive=allow_inconclusive, console=_console()
-    ).exit_code
+        file, checkpoints, out=out, seed=seed, allow_inconclusive=allow_inconclusive,
+        allow_errors=allow_errors, console=_console(),
+    ).exit_code  # fmt: skip
 
 
 def _fail(error: CircuitSpecError) -> typer.Exit:
@@ -132,6 +134,9 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--out", "-o", help="output folder (default reports/<name>)")
         ] = None,
         allow_inconclusive: Annotated[bool, typer.Option(help="inconclusive counts as passed")] = False,
+        allow_errors: Annotated[
+            bool, typer.Option(help="do not exit 2 when a claim could not be measured (verdict 'error')")
+        ] = False,
         seed: Annotated[int | None, typer.Option(help="override the hypothesis' seed")] = None,
         ray: Annotated[bool, typer.Option("--ray", help=RAY_HELP)] = False,
         ray_address: Annotated[str | None, typer.Option(help=RAY_ADDRESS_HELP)] = None,
@@ -139,7 +144,9 @@ def register(app: typer.Typer) -> None:
         """Verify FILE on each checkpoint; write regression.{json,md,html} and per-checkpoint reports.
         Exit code: the worst over the checkpoints (1 when a claim fails at any of them)."""
         try:
-            code = regress_command(file, checkpoints, out, allow_inconclusive, seed, ray, ray_address)
+            code = regress_command(
+                file, checkpoints, out, allow_inconclusive, seed, ray, ray_address, allow_errors
+            )
         except CircuitSpecError as error:
             raise _fail(error) from None
         raise typer.Exit(code)

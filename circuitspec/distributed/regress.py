@@ -39,6 +39,7 @@ def regress_on_ray(
     out: str | Path | None = None,
     seed: int | None = None,
     allow_inconclusive: bool = False,
+    allow_errors: bool = False,
     console: Any = None,
     run: Callable[..., Any] | None = None,
 ) -> RegressResult:
@@ -70,7 +71,7 @@ def regress_on_ray(
             console.print(f"checkpoint {checkpoint} {state} ({result.seconds:.1f} s)", markup=False)
 
         results = run_groups(ray, plan_groups(planned), run, landed)
-        runs, worst = _runs(wanted, planned, results, report_dirs, allow_inconclusive)
+        runs, worst = _runs(wanted, planned, results, report_dirs, (allow_inconclusive, allow_errors))
         matrix, paths = write_checkpoint_matrix(spec.name, path, runs, out_dir, matrix_set)
     print_matrix_table(matrix, console)
     console.print(f"matrix: {paths['html']}", markup=False)
@@ -82,10 +83,10 @@ def _runs(
     planned: list[Any],
     results: dict[int, JobResult],
     report_dirs: dict[Any, Path],
-    allow_inconclusive: bool,
+    allowed: tuple[bool, bool],
 ) -> tuple[list[CheckpointRun], int]:
     """The matrix's columns in the checkpoints' order (a dead job: error cells, no report folder) and
-    the worst exit code ``verify`` would give over them."""
+    the worst exit code ``verify`` would give over them (``allowed``: allow inconclusive, allow errors)."""
     runs, worst = [], 0
     for i, checkpoint in enumerate(wanted):
         result = results[i]
@@ -94,7 +95,7 @@ def _runs(
         else:
             outcomes, folder = error_outcomes(planned[i].graph, result.error), None
         runs.append(CheckpointRun(checkpoint, list(outcomes), folder))
-        worst = max(worst, pipeline.exit_code(outcomes, allow_inconclusive))
+        worst = max(worst, pipeline.exit_code(outcomes, *allowed))
     return runs, worst
 
 
