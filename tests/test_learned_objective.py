@@ -28,7 +28,7 @@ from circuitspec.learned.objective import (
 )
 from circuitspec.learned.pareto import pareto_front
 from circuitspec.learned.store import LearnedProvenance, load, save
-from circuitspec.learned.train import Task, TrainConfig, train
+from circuitspec.learned.train import Task, TrainConfig, lr_factor, train
 
 torch.set_num_threads(1)
 
@@ -157,6 +157,24 @@ def test_training_is_seeded_deterministic_and_raises_psi() -> None:
     assert history[-1].psi > history[0].psi and len(history) == 60
     other = train(build("activ_scalar", locs, 1, init_std=config.init_std, seed=4), run, task, config)
     assert not torch.equal(other.intervention.theta, results[0].intervention.theta)
+
+
+def test_the_learning_rate_falls_linearly_to_lr_end_and_lets_unused_scalars_settle() -> None:
+    config = TrainConfig(steps=5, lr=0.05, lr_end=0.001)
+    rates = [0.05 * lr_factor(config, k) for k in range(5)]
+    assert rates == pytest.approx([0.05, 0.03775, 0.0255, 0.01325, 0.001])
+    assert lr_factor(TrainConfig(steps=5, lr=0.05), 4) == 1.0  # no lr_end: constant, as before
+    run, task = _linear_task()  # reads locations 0-2 only: location 3 is moved by the l1 term alone
+    locs = [Location("mlp_out", k, "end") for k in range(4)]
+
+    def trained(lr_end: float | None) -> torch.Tensor:
+        cfg = TrainConfig(steps=80, lr=0.05, lambda_f=0.1, lambda_m=0.5, seed=3, lr_end=lr_end)
+        scalars = build("activ_scalar", locs, 1, init_std=0.05, seed=3)
+        return train(scalars, run, task, cfg).intervention.theta.detach()
+
+    constant, decayed = trained(None), trained(0.0005)
+    assert abs(float(decayed[3])) < 1e-3 and abs(float(decayed[3])) < abs(float(constant[3]))
+    assert abs(float(decayed[2])) > 0.5  # the location the task needs is still learned
 
 
 def test_the_file_round_trips_and_refuses_an_edited_one(tmp_path: Path) -> None:

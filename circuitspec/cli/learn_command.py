@@ -49,6 +49,7 @@ class LearnRequest:
     margins: list[float]
     steps: int
     lr: float
+    lr_end: float | None
     seed: int
     train_split: str | None
     data: list[str] | None
@@ -69,8 +70,8 @@ class LearnRequest:
             if len(values) != 2:
                 raise CircuitSpecError(f"--lambda '{text}': give λ_F,λ_M (e.g. 1,0.01)")
             pairs.append((values[0], values[1]))
-        if rest["steps"] < 1 or not rest["lr"] > 0:
-            raise CircuitSpecError("--steps must be at least 1 and --lr above 0")
+        if rest["steps"] < 1 or not rest["lr"] > 0 or not (rest["lr_end"] is None or rest["lr_end"] > 0):
+            raise CircuitSpecError("--steps must be at least 1, --lr and --lr-end above 0")
         if rest["train_split"] not in (None, "explore", "test", "all"):
             raise CircuitSpecError(f"--train-split '{rest['train_split']}' (valid: explore, test, all)")
         text = rest.pop("data", None)
@@ -154,7 +155,7 @@ def learn_command(hypothesis: Path, request: LearnRequest, out: Path, plot: Path
     for path in (out, plot):
         if path is not None and not path.parent.is_dir():
             raise CircuitSpecError(f"'{path}': the folder {path.parent} does not exist")
-    base = TrainConfig(steps=request.steps, lr=request.lr, seed=request.seed)
+    base = TrainConfig(steps=request.steps, lr=request.lr, seed=request.seed, lr_end=request.lr_end)
     configs = [c for lf, lm in request.lambdas for c in grid_configs(base, [lf], [lm], request.margins)]
     points: list[GridPoint] = []
     learned: list[Any] = []
@@ -255,6 +256,9 @@ def register(app: typer.Typer) -> None:
         margin: Annotated[str, typer.Option(help="the hinge margin m; a comma list for a grid")] = "1",
         steps: Annotated[int, typer.Option(help="Adam steps (full batch)")] = 40,
         lr: Annotated[float, typer.Option(help="Adam's learning rate")] = 0.05,
+        lr_end: Annotated[
+            float | None, typer.Option(help="decay the learning rate linearly to this by the last step")
+        ] = None,
         seed: Annotated[int, typer.Option(help="seed of the initial noise")] = 0,
         train_split: Annotated[
             str | None, typer.Option(help="explore (default when split), test or all")
@@ -268,8 +272,8 @@ def register(app: typer.Typer) -> None:
         """Learn activation scalars (or steering vectors, dynamic scalars) that flip the answer."""
         try:
             request = LearnRequest.parse(
-                sites, lambdas, margin, method, layers=layers, roles=roles, steps=steps, lr=lr, seed=seed,
-                train_split=train_split, data=data, other_template=other_template,
+                sites, lambdas, margin, method, layers=layers, roles=roles, steps=steps, lr=lr, lr_end=lr_end,
+                seed=seed, train_split=train_split, data=data, other_template=other_template,
             )  # fmt: skip
             print(learn_command(hypothesis, request, out, plot))
         except CircuitSpecError as error:

@@ -18,7 +18,7 @@ from .config import TrainConfig
 from .interventions import LearnedIntervention
 from .objective import objective
 
-__all__ = ["Task", "TrainConfig", "TrainResult", "Trained", "train"]
+__all__ = ["Task", "TrainConfig", "TrainResult", "Trained", "lr_factor", "train"]
 
 Runner = Callable[[LearnedIntervention, torch.Tensor], torch.Tensor]
 
@@ -59,6 +59,15 @@ def betas(n: int) -> torch.Tensor:
     return torch.cat([torch.ones(n), -torch.ones(n)])
 
 
+def lr_factor(config: TrainConfig, k: int) -> float:
+    """The learning rate at step ``k + 1`` as a multiple of ``config.lr``: 1 without ``lr_end``, else
+    linear from 1 at the first step to ``lr_end / lr`` at the last."""
+    if config.lr_end is None or config.steps < 2:
+        return 1.0
+    end = config.lr_end / config.lr
+    return 1.0 + (end - 1.0) * min(k, config.steps - 1) / (config.steps - 1)
+
+
 def train(
     intervention: LearnedIntervention,
     run: Runner,
@@ -70,6 +79,7 @@ def train(
     ``say`` gets a progress line about every tenth step."""
     torch.manual_seed(config.seed)
     optimiser = torch.optim.Adam(intervention.parameters(), lr=config.lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda k: lr_factor(config, k))
     n = len(task)
     beta = betas(n)
     result = TrainResult(intervention, config)
@@ -89,6 +99,7 @@ def train(
         )
         (-terms.psi).backward()
         optimiser.step()
+        schedule.step()
         values = (terms.psi, terms.effectiveness, terms.faithfulness, terms.minimality)
         record = Trained(step, *(float(v.detach()) for v in values))
         result.history.append(record)
