@@ -27,12 +27,31 @@ def _check_output(out: Path, force: bool) -> None:
         raise CircuitSpecError(f"-o {out}: folder {folder} does not exist or is not writable")
 
 
-def curve_table(result: Any) -> str:
-    """The kept edges and the faithfulness curve as plain text."""
-    a, d, curve = result.attribution, result.discovery, result.curve
-    lines = [d.summary, "", f"{'score':>9}  {'patched':>9}  edge"]
-    for edge, effect in zip(result.kept, d.edge_effects, strict=True):
+def _edge_table(summary: str, edges: list[Any], effects: list[float]) -> list[str]:
+    """One corruption's kept edges: score, path patching, path."""
+    lines = [summary, "", f"{'score':>9}  {'patched':>9}  edge"]
+    for edge, effect in zip(edges, effects, strict=True):
         lines.append(f"{edge.score:>9.4g}  {effect:>9.4g}  {edge.path}")
+    return lines
+
+
+def curve_table(result: Any) -> str:
+    """The kept edges (per corruption when there are several) and the faithfulness curve as plain text."""
+    d, curve = result.discovery, result.curve
+    if not result.runs:
+        lines = _edge_table(d.summary, result.kept, d.edge_effects)
+    else:
+        lines = [d.summary]
+        for run in result.runs:
+            lines += [
+                "",
+                f"corruption {run.name}:",
+                *_edge_table(run.scored.summary, run.scored.kept, run.scored.effects),
+            ]
+    passes = (
+        sum(run.scored.attribution.backward_passes for run in result.runs)
+        or result.attribution.backward_passes
+    )
     lines += [
         "",
         f"faithfulness over circuit size ({curve['unit']}):",
@@ -40,7 +59,8 @@ def curve_table(result: Any) -> str:
     ]
     for p in curve["points"]:
         lines.append(f"{p['edges']:>7}  {p['share']:>7.3f}  {p['components']:>5}  {p['faithfulness']:.3f}")
-    lines.append(f"CPR {curve['cpr']:.3f}  CMD {curve['cmd']:.3f}  ({a.backward_passes} backward passes)")
+    cost = f"{passes} backward passes" if passes else "forward passes only"  # edge patching: no gradients
+    lines.append(f"CPR {curve['cpr']:.3f}  CMD {curve['cmd']:.3f}  ({cost})")
     return "\n".join(lines)
 
 
@@ -99,7 +119,13 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option("--out", "-o", help="the hypothesis to write")] = Path(
             "candidate.yaml"
         ),
-        method: Annotated[str, typer.Option(help="eap | eap-ig | eap-ig-act (default)")] = "eap-ig-act",
+        method: Annotated[
+            str,
+            typer.Option(
+                help="auto (default: edge-patching up to 2,000 edges, else eap-ig-act) | edge-patching | "
+                "eap | eap-ig | eap-ig-act"
+            ),
+        ] = "auto",
         top_k: Annotated[int | None, typer.Option(help="keep the k highest-scoring edges")] = None,
         threshold: Annotated[
             float | None,
@@ -115,11 +141,16 @@ def register(app: typer.Typer) -> None:
         ] = 0.5,
         force: Annotated[bool, typer.Option(help="replace an existing output file")] = False,
         corrupt: Annotated[
-            str | None, typer.Option(help="replace the file's corruption, e.g. '{shuffle: [w_ori]}'")
+            list[str] | None,
+            typer.Option(
+                help="replace the file's corruption, e.g. '{shuffle: [w_ori]}' ('file': its own); "
+                "give it again to discover under each corruption into one hypothesis"
+            ),
         ] = None,
     ) -> None:
-        """Score every edge (EAP / EAP-IG) on the exploration rows, keep the strongest and write a
-        hypothesis whose claims verify them on held-out rows, with a faithfulness curve."""
+        """Score every edge (exact edge patching, or EAP / EAP-IG on a large model) on the exploration
+        rows, keep the strongest and write a hypothesis whose claims verify them on held-out rows, with
+        a faithfulness curve."""
         try:
             print(run_discover(
                 file, out, force, method=method, top_k=top_k, threshold=threshold, split=split,

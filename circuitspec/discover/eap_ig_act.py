@@ -5,9 +5,11 @@ value while everything else runs clean, and the gradients at the receivers downs
 ``steps`` forward and backward passes per component and batch of prompts (about 2 × layers × steps
 per batch, against ``steps`` for EAP-IG), in exchange for the edges EAP-IG cannot see: an edge into
 a head's query whose effect needs the keys to stay clean (zoo.suppression's ``L0H0 -> L1H0.q``:
-+1.74 at 5 steps, path patching +1.6; EAP-IG 2.9e-7). ``circuitspec discover``'s default
-(:mod:`.methods`). MIB's reference code (the EAP-IG repository) interpolates one node's output at a
-time the same way, everything else clean.
++1.74 at 5 steps, path patching +1.6; EAP-IG 2.9e-7). ``circuitspec discover``'s default above
+the exact edge-patching budget (:mod:`.methods`); like every gradient method it scores a key edge
+whose query moves with it 0 (zoo.suppression's ``embed@name -> L1H0.k@name``, patched +1.6).
+MIB's reference code (the EAP-IG repository) interpolates one node's output at a time the same way,
+everything else clean.
 """
 
 from __future__ import annotations

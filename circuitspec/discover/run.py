@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,31 +11,17 @@ from circuitspec.errors import CircuitSpecError
 from .emit import Discovery, render
 from .methods import DEFAULT_METHOD
 from .methods import method as scoring_method
-from .prune import DEFAULT_THRESHOLD, KeptEdge, check_selection, components, select_edges
+from .prune import check_selection, components
+from .scoring import DiscoveryResult, Scored, score_session
 from .session import DEFAULT_SPLIT, open_session
 
-__all__ = ["SPLITS", "DiscoveryResult", "discover", "parse_corruption"]
+__all__ = [
+    "FILE_CORRUPTION", "SPLITS", "DiscoveryResult", "Scored", "discover", "is_file_corruption",
+    "parse_corruption", "score_session",
+]  # fmt: skip
 
 SPLITS = ("explore", "test", "all")
-
-
-@dataclass
-class DiscoveryResult:
-    """The YAML text, the faithfulness curve, the scores and what was kept."""
-
-    yaml_text: str
-    curve: dict[str, Any]
-    attribution: Any  # engine.attribution_patching.Attribution
-    kept: list[KeptEdge]
-    discovery: Discovery
-    seconds: dict[str, float]
-
-
-def _steps_callback() -> Any:
-    from circuitspec.engine.progress import active_log
-
-    log = active_log()
-    return log.steps("gradient passes") if log is not None else None
+FILE_CORRUPTION = "file"  # `--corrupt file`: the hypothesis file's own corruption
 
 
 def discover(
@@ -52,57 +37,76 @@ def discover(
     output: Path = Path("candidate.yaml"),
     command: str = "circuitspec discover",
     loaded_model: Any = None,
-    corrupt: str | None = None,
+    corrupt: str | list[str] | None = None,
 ) -> DiscoveryResult:
     """Discover a circuit in the hypothesis at ``path``; nothing is written (see the CLI). ``corrupt``
-    (``"{shuffle: [w_ori]}"``, a YAML mapping like ``data.corrupt``) replaces the file's corruption."""
+    (``"{shuffle: [w_ori]}"``, a YAML mapping like ``data.corrupt``; ``file``: the file's own)
+    replaces the file's corruption; several (a list) are each scored and emitted as one hypothesis
+    with a copy of the templates per corruption (:mod:`.union`)."""
     from circuitspec.engine.progress import phase
 
     score = scoring_method(method)  # every option is checked before the model loads
     _check_options(top_k, threshold, split, test_fraction, steps)
-    corruption = parse_corruption(corrupt)
-    timings: dict[str, float] = {}
-    with phase("loading the model and the exploration prompts", "loaded"):
-        session = open_session(path, split, templates, loaded_model, test_fraction, corruption)
-    ctx = session.ctx
-    started = time.perf_counter()
-    with phase(f"scoring edges ({method}, {len(ctx.prompts)} prompts)", "edges scored"):
-        attribution = score(ctx, steps=steps, progress=_steps_callback())
-    timings["scoring"] = time.perf_counter() - started
-    kept = select_edges(attribution, top_k=top_k, threshold=threshold)
-    ranked = select_edges(attribution, top_k=int(attribution.graph.valid.sum()))
-    with phase(f"measuring {len(kept)} kept edges and the faithfulness curve", "measured"):
-        from .curve import faithfulness_curve
-        from .measure import ablation_effects, edge_effects
+    texts = [corrupt] if isinstance(corrupt, str) else list(corrupt or [])
+    corruptions = [parse_corruption(text) for text in texts]
+    if len(texts) > 1:
+        from .union import discover_union
 
+        return discover_union(
+            path, texts, corruptions, score=score, method=method, steps=steps, top_k=top_k,
+            threshold=threshold, split=split, templates=templates, test_fraction=test_fraction,
+            output=output, command=command, loaded_model=loaded_model,
+        )  # fmt: skip
+    text = None if not texts or is_file_corruption(texts[0]) else texts[0]
+    with phase("loading the model and the exploration prompts", "loaded"):
+        session = open_session(
+            path, split, templates, loaded_model, test_fraction, corruptions[0] if texts else None
+        )
+    scored = score_session(session, score, method, steps, top_k, threshold)
+    return _finish(path, scored, output, command, text, method)
+
+
+def _finish(
+    path: str | Path, scored: Scored, output: Path, command: str, text: str | None, method: str
+) -> DiscoveryResult:
+    """Ablate the kept components, draw the faithfulness curve and render the YAML (one corruption)."""
+    from circuitspec.engine.progress import phase
+
+    from .curve import faithfulness_curve
+    from .measure import ablation_effects
+
+    session, attribution, kept = scored.session, scored.attribution, scored.kept
+    ctx, n_edges = session.ctx, int(attribution.graph.valid.sum())
+    with phase(f"ablating {len(kept)} kept edges' components and the faithfulness curve", "measured"):
         started = time.perf_counter()
-        effects = edge_effects(ctx, kept)
         parts = components(kept)
         ablations = ablation_effects(ctx, parts)
-        curve = faithfulness_curve(ctx, ranked, int(attribution.graph.valid.sum()), extra=[len(kept)])
-        timings["measuring"] = time.perf_counter() - started
-    rule = (
-        f"top {top_k}"
-        if top_k is not None
-        else f"|score| >= {threshold or DEFAULT_THRESHOLD:g} x |clean - corrupted|"
-    )
+        curve = faithfulness_curve(ctx, scored.ranked, n_edges, extra=[len(kept)])
+    timings = {"scoring": scored.seconds, "measuring": scored.measuring + time.perf_counter() - started}
     arch, added = ctx.adapter.arch, session.split_added
     found = Discovery(
         source=Path(path), spec=session.spec, base_dir=Path(session.hypothesis.base_dir),
-        split_added=added, command=command, summary=_summary(attribution, session.split, kept, ranked, rule),
-        edges=kept, edge_effects=effects, components=parts, ablation_effects=ablations,
+        split_added=added, command=command, summary=scored.summary,
+        edges=kept, edge_effects=scored.effects, components=parts, ablation_effects=ablations,
         faithfulness=next((p["faithfulness"] for p in curve["points"] if p["edges"] == len(kept)), 0.0),
         clean=attribution.clean, corrupt=attribution.corrupt, shape=(arch.n_layers, arch.n_heads),
-        notes=_notes(added, corrupt),
+        notes=_notes(added, text),
         split=session.split,
     )  # fmt: skip
-    curve.update({"method": method, "steps": attribution.steps, "kept": len(kept)})
+    curve.update(
+        {"method": attribution.method, "requested": method, "steps": attribution.steps, "kept": len(kept)}
+    )
     return DiscoveryResult(render(found, output), curve, attribution, kept, found, timings)
+
+
+def is_file_corruption(text: str) -> bool:
+    """Whether a ``--corrupt`` value names the hypothesis file's own corruption."""
+    return text.strip() == FILE_CORRUPTION
 
 
 def parse_corruption(text: str | None) -> Any:
     """``--corrupt``'s YAML mapping as a ``CorruptionSpec`` (None: the file's own), one line if bad."""
-    if text is None:
+    if text is None or is_file_corruption(text):
         return None
     import yaml
     from pydantic import ValidationError
@@ -120,7 +124,7 @@ def parse_corruption(text: str | None) -> Any:
             why = str(error).splitlines()[0]
         raise CircuitSpecError(
             f"--corrupt {text!r}: not a corruption like '{{shuffle: [w_ori]}}' or "
-            f"'{{set: {{s_con: \"{{s_ori}}\"}}}}' ({why})"
+            f"'{{set: {{s_con: \"{{s_ori}}\"}}}}', or {FILE_CORRUPTION} ({why})"
         ) from None
 
 
@@ -142,13 +146,3 @@ def _check_options(
             f"--split {split} / --test-fraction {test_fraction} / --steps {steps}: the split is one of "
             f"{', '.join(SPLITS)}, the fraction in (0, 1), at least one step"
         )
-
-
-def _summary(attribution: Any, split: str, kept: list[KeptEdge], ranked: list[KeptEdge], rule: str) -> str:
-    """How the edges were scored and kept, one line (the YAML's header, the printed table)."""
-    steps = f", {attribution.steps} steps" if attribution.method != "eap" else ""
-    return (
-        f"{attribution.method}{steps} on the {split} rows ({attribution.n_prompts} prompts, clean "
-        f"{attribution.clean:.3g}, corrupted {attribution.corrupt:.3g}); kept {len(kept)} of "
-        f"{len(ranked)} nonzero edges ({rule})."
-    )
