@@ -7,6 +7,8 @@ input, each MLP, the logits) where the sender comes first.
 
 - EAP: one forward + backward pass per batch (``engine.attribution_patching``).
 - EAP-IG: ``--steps`` of them per batch.
+- EAP-IG over activations (``eap-ig-act``, what ``discover --method auto`` runs on a model with more
+  than 2,000 edges): ``--steps`` per sender component and batch, so about ``1 + 2 × layers`` times EAP-IG.
 - Naive sweep: what EAP estimates, measured edge by edge with plain TransformerLens hooks: one
   forward pass over the prompts per edge, adding the sender's corrupted − clean write to the
   receiver's input only (``hook_{q,k,v}_input`` / ``hook_mlp_in`` / the final stream) and recomputing
@@ -118,6 +120,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--naive-edges", type=int, default=40)
     parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument(
+        "--methods",
+        default="eap,eap-ig,eap-ig-act",
+        help="comma-separated; eap-ig-act is what `discover`'s default `auto` runs on a model this size",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.perf_counter()
@@ -128,7 +135,8 @@ def main() -> None:
         f"loaded in {time.perf_counter() - started:.1f} s; {len(ctx.prompts)} prompts, load {os.getloadavg()}"
     )
     results, counter, passes = {}, PassCounter(session.loaded.model), {}
-    for method, steps in (("eap", 1), ("eap-ig", args.steps)):
+    for method in args.methods.split(","):
+        steps = 1 if method == "eap" else args.steps
         counter.reset()
         t = time.perf_counter()
         results[method] = attribution_patching(ctx, method=method, steps=steps, batch_size=args.batch)
@@ -144,7 +152,7 @@ def main() -> None:
     model = session.loaded.model
     counter.reset()
     clean, corrupt = _caches(model, ctx.prompts)
-    ranked = results["eap-ig"].ranked()
+    ranked = results.get("eap-ig", next(iter(results.values()))).ranked()  # the naive sweep's edge picks
     rng = np.random.default_rng(0)
     half = args.naive_edges // 2
     picks = ranked[:half] + [ranked[i] for i in rng.choice(np.arange(half, len(ranked)), half, replace=False)]

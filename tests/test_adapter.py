@@ -33,7 +33,7 @@ INTERNALS = {
 }  # fmt: skip
 # Where the model object itself may be named: the run context builds the adapter from it and the
 # planner hands the loaded model to the run context.
-MAY_NAME_THE_MODEL = {"context.py", "planner.py"}
+MAY_NAME_THE_MODEL = {"context.py", "planner.py", "shards.py"}  # shards.py: the planner of a shard
 
 
 def _engine_modules() -> list[Path]:

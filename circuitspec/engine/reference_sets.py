@@ -87,7 +87,8 @@ def reference_context(ctx: RunContext, claim: Any) -> RunContext | None:
     """The run context over the claim's reference prompts: its ``mean_from`` set; on a shard of its
     prompts (``engine.shards``), its whole prompt set; None otherwise (the mean over its own prompts)."""
     if getattr(claim, "mean_from", None) is None:
-        return ctx.cached(f"{WHOLE_SET}{claim.id}", lambda: None)
+        claim_id = getattr(claim, "id", None)  # a bare settings object (no id): the mean over its own prompts
+        return None if claim_id is None else ctx.cached(f"{WHOLE_SET}{claim_id}", lambda: None)
     link = ctx.cached(f"{_LINK}{claim.id}", lambda: "the claim was not planned with its reference prompts")
     if isinstance(link, str):
         raise CircuitSpecError(f"mean_from: {link}")
