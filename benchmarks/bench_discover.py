@@ -130,7 +130,7 @@ def main() -> None:
     started = time.perf_counter()
     session = open_session("hypotheses/smollm2_sentiment.yaml", "all", [args.template])
     ctx = session.ctx
-    ctx.prompts = ctx.prompts if len(ctx.prompts) <= args.prompts else _first(ctx.prompts, args.prompts)
+    ctx.prompts = ctx.prompts.take(slice(0, args.prompts))
     print(
         f"loaded in {time.perf_counter() - started:.1f} s; {len(ctx.prompts)} prompts, load {os.getloadavg()}"
     )
@@ -188,12 +188,6 @@ def _print_passes(passes: dict[str, str], measured: str, n_edges: int, n_prompts
         f"  naive   2 + {n_edges} = {2 + n_edges} forward ({n_prompts * (2 + n_edges)} prompt rows; "
         f"measured: {measured})"
     )
-
-
-def _first(prompts, n):
-    from circuitspec.engine.attribution_patching import _subset
-
-    return _subset(prompts, slice(0, n))
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ def test_a_shard_mean_ablation_reads_the_whole_sets_mean(runs) -> None:
     unsharded run is owed to the link to the whole prompt set."""
     from circuitspec.engine.context import PassCounter
     from circuitspec.engine.planner import _prompt_sets, measure_claim, prompt_key
-    from circuitspec.engine.shards import shard_rows, slice_prompts
+    from circuitspec.engine.shards import shard_rows
     from circuitspec.spec.loader import load_rows
 
     whole, parts, _, model = runs
@@ -127,7 +127,7 @@ def test_a_shard_mean_ablation_reads_the_whole_sets_mean(runs) -> None:
     claim = graph.claim(claim_id)
     rows = load_rows(graph.hypothesis.data, whole.hypothesis.base_dir, hypothesis=whole.hypothesis)
     prompts = _prompt_sets(graph, model, rows)[prompt_key(graph, claim)][0]
-    block = slice_prompts(prompts, shard_rows(len(prompts), (1, SHARDS)))
+    block = prompts.take(shard_rows(len(prompts), (1, SHARDS)))
     own_mean = measure_claim(graph, claim, model, block, PassCounter(), {}, seed=whole.seed)
     linked = parts[1].measurements[claim_id]
     assert own_mean.error is None and own_mean.prompt_labels == linked.prompt_labels
@@ -221,3 +221,34 @@ def test_mean_from_and_per_position_means_survive_sharding(tmp_path: Path) -> No
         assert [len(part[claim_id].prompt_labels) for part in parts] == [measured.n_prompts // 2] * 2
         for name, values in measured.arrays.items():
             np.testing.assert_allclose(merged.arrays[name], values, rtol=0, atol=FLOAT32 * _scale(measured))
+
+
+def test_take_cuts_every_per_prompt_field_alike() -> None:
+    """``PromptSet.take``, the one subsetting of a prompt set: a slice and the same rows as indices
+    agree, reindexing follows the indices (scrubbing's repeats included), padding width is kept."""
+    import torch
+
+    from circuitspec.engine.prompts import PromptSet
+
+    n = 5
+    prompts = PromptSet(
+        tokens=torch.arange(n * 4).reshape(n, 4),
+        corrupt_tokens=-torch.arange(n * 4).reshape(n, 4),
+        lengths=torch.tensor([4, 3, 4, 2, 4]),
+        role_positions={"w": torch.tensor([1, 1, 2, 0, 3])},
+        desired=torch.arange(n),
+        undesired=torch.arange(n) + 10,
+        corrupt_desired=torch.arange(n) + 20,
+        corrupt_undesired=torch.arange(n) + 30,
+        rows=[{"i": str(i)} for i in range(n)],
+        template_ids=[f"t{i}" for i in range(n)],
+        texts=[f"p{i}" for i in range(n)],
+    )
+    by_slice, by_index = prompts.take(slice(1, 4)), prompts.take([1, 2, 3])
+    for name in ("tokens", "corrupt_tokens", "lengths", "desired", "undesired", "corrupt_desired"):
+        assert torch.equal(getattr(by_slice, name), getattr(by_index, name)), name
+    assert by_slice.texts == by_index.texts == ["p1", "p2", "p3"] and by_slice.corrupt_texts == []
+    again = prompts.take([4, 0, 0])
+    assert again.template_ids == ["t4", "t0", "t0"] and again.tokens.shape == (3, 4)
+    assert again.role_positions["w"].tolist() == [3, 1, 1]
+    assert again.corrupt_undesired.tolist() == [34, 30, 30]

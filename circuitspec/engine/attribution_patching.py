@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -143,7 +143,7 @@ def attribution_patching(
     passes, total = 0, len(range(0, n, step)) * len(alphas) * len(groups)
     for start in range(0, n, step):
         rows = slice(start, min(start + step, n))
-        sub = _subset(ctx.prompts, rows)
+        sub = ctx.prompts.take(rows)
         deltas = _deltas(ctx.adapter, clean, corrupt, rows)
         for hook, senders in groups:
             grads = _mean_gradients(
@@ -213,23 +213,6 @@ def _buckets(prompts: PromptSet) -> tuple[list[str], torch.Tensor]:
         index[rows, prompts.role_positions[role]] = k
     index[prompts.attention_mask == 0] = -1
     return names, index
-
-
-def _subset(prompts: PromptSet, rows: slice) -> PromptSet:
-    """The prompts ``rows`` of a set (for the metric of one batch)."""
-    return replace(
-        prompts,
-        tokens=prompts.tokens[rows],
-        corrupt_tokens=prompts.corrupt_tokens[rows],
-        lengths=prompts.lengths[rows],
-        role_positions={k: v[rows] for k, v in prompts.role_positions.items()},
-        desired=prompts.desired[rows],
-        undesired=prompts.undesired[rows],
-        corrupt_desired=prompts.corrupt_desired[rows],
-        corrupt_undesired=prompts.corrupt_undesired[rows],
-        rows=prompts.rows[rows],
-        template_ids=prompts.template_ids[rows],
-    )
 
 
 def _grad_hook_names(arch: Architecture) -> list[str]:

@@ -9,7 +9,8 @@ different lengths share a batch; metrics read logits at each prompt's own last r
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -80,6 +81,35 @@ class PromptSet:
         """``[n, max_len]`` 1 on real tokens, 0 on padding."""
         ar = torch.arange(self.tokens.shape[1])
         return (ar[None, :] < self.lengths[:, None]).long()
+
+    def take(self, index: slice | Sequence[int] | np.ndarray) -> PromptSet:
+        """The prompts ``index`` (a slice, or row indices in any order, repeats allowed) with every
+        per-prompt field cut alike; the padding width stays, so positions keep their meaning. The one
+        place a prompt set is subset (batches, shards, scrubbing's reindexed rows)."""
+        picks = list(range(len(self)))[index] if isinstance(index, slice) else [int(i) for i in index]
+        at = torch.as_tensor(picks, dtype=torch.long)
+
+        def listed(values: list[Any]) -> list[Any]:
+            return [values[i] for i in picks] if values else []
+
+        ref = self.reference_tokens
+        return replace(
+            self,
+            tokens=self.tokens[at],
+            corrupt_tokens=self.corrupt_tokens[at],
+            lengths=self.lengths[at],
+            role_positions={role: positions[at] for role, positions in self.role_positions.items()},
+            desired=self.desired[at],
+            undesired=self.undesired[at],
+            corrupt_desired=self.corrupt_desired[at],
+            corrupt_undesired=self.corrupt_undesired[at],
+            rows=listed(self.rows),
+            template_ids=listed(self.template_ids),
+            texts=listed(self.texts),
+            corrupt_texts=listed(self.corrupt_texts),
+            reference_tokens=None if ref is None else ref[at],
+            reference_texts=listed(self.reference_texts),
+        )
 
 
 def derangement(n: int, seed: int) -> np.ndarray:

@@ -14,7 +14,6 @@ then computes. The merge is :mod:`circuitspec.distributed.shards` (torch-free, o
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from .planner import _prompt_sets, extend_to_sources, measure_claim, prompt_key
 from .prompts import PromptSet
 from .reference_sets import WHOLE_SET
 
-__all__ = ["check_shard", "run_claims_on_shard", "shard_plan", "shard_rows", "slice_prompts"]
+__all__ = ["check_shard", "run_claims_on_shard", "shard_plan", "shard_rows"]
 
 Key = tuple[str, ...]
 
@@ -49,28 +48,6 @@ def shard_rows(n: int, shard: tuple[int, int]) -> slice:
     """The contiguous block of ``n`` prompts shard ``(index, count)`` measures (sizes differ by at most 1)."""
     index, count = shard
     return slice(index * n // count, (index + 1) * n // count)
-
-
-def slice_prompts(prompts: PromptSet, rows: slice) -> PromptSet:
-    """``prompts`` restricted to ``rows`` (same padding width, so every tensor keeps its positions)."""
-    ref = prompts.reference_tokens
-    return dataclasses.replace(
-        prompts,
-        tokens=prompts.tokens[rows],
-        corrupt_tokens=prompts.corrupt_tokens[rows],
-        lengths=prompts.lengths[rows],
-        role_positions={role: pos[rows] for role, pos in prompts.role_positions.items()},
-        desired=prompts.desired[rows],
-        undesired=prompts.undesired[rows],
-        corrupt_desired=prompts.corrupt_desired[rows],
-        corrupt_undesired=prompts.corrupt_undesired[rows],
-        rows=prompts.rows[rows],
-        template_ids=prompts.template_ids[rows],
-        texts=prompts.texts[rows],
-        corrupt_texts=prompts.corrupt_texts[rows],
-        reference_tokens=None if ref is None else ref[rows],
-        reference_texts=prompts.reference_texts[rows],
-    )
 
 
 def shard_plan(graph: CircuitGraph, shard: tuple[int, int]) -> dict[str, bool]:
@@ -139,7 +116,7 @@ def run_claims_on_shard(
             results[claim.id] = measure_claim(graph, claim, loaded, prompts, counter, cache, seed=seed)
         else:
             if key not in sliced:
-                sliced[key] = (slice_prompts(prompts, shard_rows(len(prompts), shard)), _slice_cache(cache))
+                sliced[key] = (prompts.take(shard_rows(len(prompts), shard)), _slice_cache(cache))
             part, part_cache = sliced[key]
             if len(part):  # more shards than prompts: this one has none of them
                 _link_whole_set(claim, part_cache, loaded, prompts, counter, cache)

@@ -12,38 +12,17 @@ slow explicit reference the tests compare against lives in ``tests/references/sc
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
-import numpy as np
 import torch
 
 from circuitspec.measurement import Measurement
 
 from ..context import RunContext
-from ..prompts import PromptSet
 from ..scrubbing import ScrubPlan, build_plan, clean_run, hypothesis_edges, scrub
 from .measuring import MeasurementBuilder
 
 __all__ = ["ScrubPlan", "build_plan", "hypothesis_edges", "measure", "scrub"]
-
-
-def _row_prompts(prompts: PromptSet, idx: np.ndarray) -> PromptSet:
-    """A view of ``prompts`` reindexed by rows (for metrics on ``[B, vocab]`` logits)."""
-    t = torch.as_tensor(idx)
-    return replace(
-        prompts,
-        tokens=prompts.tokens[t],
-        corrupt_tokens=prompts.corrupt_tokens[t],
-        lengths=prompts.lengths[t],
-        role_positions={k: v[t] for k, v in prompts.role_positions.items()},
-        desired=prompts.desired[t],
-        undesired=prompts.undesired[t],
-        corrupt_desired=prompts.corrupt_desired[t],
-        corrupt_undesired=prompts.corrupt_undesired[t],
-        rows=[prompts.rows[i] for i in idx],
-        template_ids=[prompts.template_ids[i] for i in idx],
-    )
 
 
 def _end_logits(ctx: RunContext, logits: torch.Tensor) -> torch.Tensor:
@@ -61,7 +40,7 @@ def measure(ctx: RunContext, claim: Any, graph: Any, seed: int) -> Measurement:
     scrubbed_logits, counts = scrub(ctx, plan)
     clean_logits, _ = clean_run(ctx)
     n = len(ctx.prompts)
-    row_prompts = _row_prompts(ctx.prompts, plan.originals)
+    row_prompts = ctx.prompts.take(plan.originals)
     scrubbed = ctx.metric(scrubbed_logits, row_prompts).reshape(plan.samples, n).mean(0)
     # a random prompt has its original's length, so its end-token logits are read at the same place
     random_last = _end_logits(ctx, clean_logits)[torch.as_tensor(plan.randoms)]
