@@ -26,7 +26,12 @@ from typing import Any
 
 import torch
 
-from circuitspec.engine.attribution_patching import END, OTHER, Attribution, EdgeGraph, edge_graph
+from circuitspec.engine.attribution_patching import (
+    Attribution,
+    EdgeGraph,
+    model_edge_graph,
+    position_buckets,
+)
 from circuitspec.spec.nodes import parse_node
 
 __all__ = ["LOGITS", "PIN_FLOOR", "edge_patch_graph", "score"]
@@ -38,13 +43,7 @@ Job = tuple[int, int, int | None]  # sender index, receiver index, bucket (None:
 
 def edge_patch_graph(ctx: Any) -> EdgeGraph:
     """The edges discovery scores on ``ctx``'s model (the graph attribution patching uses)."""
-    arch = ctx.adapter.arch
-    return edge_graph(arch.n_layers, arch.n_heads, attn_only=arch.attn_only, parallel=arch.parallel_attn_mlp)
-
-
-def _bucket_names(ctx: Any) -> list[str]:
-    """Position buckets, as attribution patching names them: the roles (sorted), ``end``, ``other``."""
-    return [*sorted(r for r in ctx.prompts.role_positions if r != END), END, OTHER]
+    return model_edge_graph(ctx.adapter.arch)
 
 
 def _pair(graph: EdgeGraph, buckets: list[str], job: Job) -> Any:
@@ -62,39 +61,20 @@ def _start(graph: EdgeGraph, job: Job) -> int:
     receiver = graph.receivers[job[1]]
     if receiver == LOGITS:
         return 1 << 30
-    name = receiver.split(".")[0]
-    return int(name[3:] if name.startswith("MLP") else name[1 : name.index("H")])
+    layer = parse_node(receiver.split(".")[0]).layer
+    assert layer is not None  # every receiver but the logits is a head's input or an MLP
+    return layer
 
 
-def _owners(prompts: Any, buckets: list[str]) -> torch.Tensor:
-    """``[bucket, n]``: whether the position a named bucket patches in each prompt counts for it (a
-    position two roles share, or a role and the end, counts once, as attribution patching buckets it:
-    the later role wins, ``end`` only where no role is); the ``other`` row is unused."""
-    roles, n = buckets[:-2], len(prompts)
-    ends = prompts.lengths - 1
-    positions = [prompts.role_positions[role] for role in roles]
-    owns = torch.zeros(len(buckets), n, dtype=torch.bool)
-    for k, where in enumerate(positions):
-        owns[k] = ~_any_equal(where, positions[k + 1 :], n)
-    owns[len(roles)] = ~_any_equal(ends, positions, n)
+def _owners(prompts: Any, buckets: list[str], bucket_of: torch.Tensor) -> torch.Tensor:
+    """``[bucket, n]``: whether the position a named bucket patches in each prompt counts for it in
+    attribution patching's bucketing (``bucket_of``: a position two roles share, or a role and the
+    end, counts once); the ``other`` row is unused."""
+    rows = torch.arange(len(prompts))
+    owns = torch.zeros(len(buckets), len(prompts), dtype=torch.bool)
+    for k, name in enumerate(buckets[:-1]):
+        owns[k] = bucket_of[rows, prompts.positions(name)] == k
     return owns
-
-
-def _any_equal(where: torch.Tensor, others: list[torch.Tensor], n: int) -> torch.Tensor:
-    """``[n]``: whether ``where`` equals any of ``others`` in each prompt."""
-    hits = torch.zeros(n, dtype=torch.bool)
-    for other in others:
-        hits |= where == other
-    return hits
-
-
-def _end_bucket(prompts: Any, buckets: list[str]) -> torch.Tensor:
-    """``[n]``: the bucket each prompt's end position counts for (a role at the end, else ``end``)."""
-    roles, ends = buckets[:-2], prompts.lengths - 1
-    out = torch.full((len(prompts),), len(roles), dtype=torch.long)
-    for k, role in enumerate(roles):  # the later role wins, as in attribution patching
-        out[prompts.role_positions[role] == ends] = k
-    return out
 
 
 def _run(
@@ -117,7 +97,8 @@ def _run(
 
 def score(ctx: Any, steps: int = 1, progress: Callable[[int, int], None] | None = None) -> Attribution:
     """Exact edge scores ``[bucket, sender, receiver]`` on ``ctx``'s prompts (``steps`` is ignored)."""
-    graph, buckets, n = edge_patch_graph(ctx), _bucket_names(ctx), len(ctx.prompts)
+    graph, n = edge_patch_graph(ctx), len(ctx.prompts)
+    buckets, bucket_of = position_buckets(ctx.prompts)
     edges: list[Job] = [(s, r, None) for s, r in graph.valid.nonzero().tolist()]
     done, total = [0], [len(edges)]
 
@@ -129,7 +110,7 @@ def score(ctx: Any, steps: int = 1, progress: Callable[[int, int], None] | None 
     whole = _run(ctx, graph, buckets, edges, report)  # [edges, n]
     totals = torch.zeros(len(graph.senders), len(graph.receivers))
     scores = torch.zeros(len(buckets), len(graph.senders), len(graph.receivers))
-    end_bucket = _end_bucket(ctx.prompts, buckets)
+    end_bucket = bucket_of[torch.arange(n), ctx.prompts.lengths - 1]  # the bucket each end counts for
     for (s, r, _), effect in zip(edges, whole, strict=True):
         totals[s, r] = effect.mean()
         if graph.receivers[r] == LOGITS:  # the logits read the end position only: its bucket per prompt
@@ -144,7 +125,7 @@ def score(ctx: Any, steps: int = 1, progress: Callable[[int, int], None] | None 
         for k in range(len(buckets) - 1)
     ]
     total[0] += len(pinned)
-    owns = _owners(ctx.prompts, buckets).float()
+    owns = _owners(ctx.prompts, buckets, bucket_of).float()
     for (s, r, k), effect in zip(pinned, _run(ctx, graph, buckets, pinned, report), strict=True):
         scores[k, s, r] = (effect * owns[k]).sum() / n
     scores[-1] = totals - scores[:-1].sum(0)  # ``other``: what the named positions leave

@@ -38,7 +38,10 @@ from .context import RunContext
 from .metrics import METRICS, final_logits
 from .prompts import PromptSet
 
-__all__ = ["METHODS", "Attribution", "EdgeGraph", "attribution_patching", "edge_graph"]
+__all__ = [
+    "METHODS", "Attribution", "EdgeGraph", "attribution_patching", "edge_graph", "model_edge_graph",
+    "position_buckets",
+]  # fmt: skip
 
 METHODS = ("eap", "eap-ig", "eap-ig-act")
 
@@ -127,8 +130,8 @@ def attribution_patching(
     arch = ctx.adapter.arch
     _check(arch, method, steps, metric)
     alphas = [1.0] if method == "eap" else [k / steps for k in range(steps)]
-    graph = edge_graph(arch.n_layers, arch.n_heads, attn_only=arch.attn_only, parallel=arch.parallel_attn_mlp)
-    buckets, bucket_of = _buckets(ctx.prompts)
+    graph = model_edge_graph(arch)
+    buckets, bucket_of = position_buckets(ctx.prompts)
     names = [
         "hook_embed",
         *(f"blocks.{layer}.{h}" for layer in range(arch.n_layers) for h in _sender_hooks(arch)),
@@ -200,7 +203,12 @@ def _sender_hooks(arch: Architecture) -> list[str]:
     return ["attn.hook_z"] if arch.attn_only else ["attn.hook_z", "hook_mlp_out"]
 
 
-def _buckets(prompts: PromptSet) -> tuple[list[str], torch.Tensor]:
+def model_edge_graph(arch: Architecture) -> EdgeGraph:
+    """The edges of a model of shape ``arch`` (what attribution patching and edge patching score)."""
+    return edge_graph(arch.n_layers, arch.n_heads, attn_only=arch.attn_only, parallel=arch.parallel_attn_mlp)
+
+
+def position_buckets(prompts: PromptSet) -> tuple[list[str], torch.Tensor]:
     """Bucket names (roles, ``end``, ``other``) and ``[n, pos]`` bucket index (−1 on padding); a
     position that is a named role's counts for that role, before ``end``."""
     roles = sorted(r for r in prompts.role_positions if r != END)
