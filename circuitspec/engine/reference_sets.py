@@ -30,8 +30,10 @@ __all__ = [
     "WHOLE_SET",
     "add_reference_groups",
     "link_reference_sets",
+    "link_whole_set",
     "reference_context",
     "reference_key",
+    "reference_links",
     "reference_mean",
 ]
 
@@ -81,6 +83,21 @@ def link_reference_sets(
             else RunContext(model, prompts, _metric_unused, counter, cache, tokenizer=tokenizer)
         )
         sets[own_key(claim)][2][f"{_LINK}{claim.id}"] = link
+
+
+def reference_links(cache: dict[str, Any]) -> dict[str, Any]:
+    """A prompt set's ``mean_from`` links (a shard's sliced set keeps them)."""
+    return {key: link for key, link in cache.items() if key.startswith(_LINK)}
+
+
+def link_whole_set(
+    shard_cache: dict[str, Any], claim_id: str, model: Any, tokenizer: Any, whole: tuple[Any, Any, dict]
+) -> None:
+    """On a prompt shard, give the claim a run context over its whole prompt set (``whole``: prompts,
+    counter, cache), so its mean ablation averages the whole set, as an unsharded run does."""
+    prompts, counter, cache = whole
+    link = RunContext(model, prompts, _metric_unused, counter, cache, tokenizer=tokenizer)
+    shard_cache[f"{WHOLE_SET}{claim_id}"] = link
 
 
 def reference_context(ctx: RunContext, claim: Any) -> RunContext | None:

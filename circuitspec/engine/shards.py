@@ -8,7 +8,7 @@ measures it. Prompt sets are built from the full rows exactly as ``planner.run_c
 (same sampling, same corrupted twins), and only then sliced, so block ``i`` holds the same
 prompts an unsharded run holds at those rows. What a split claim reads from the whole set, a mean
 ablation's means, it still reads from the whole set: its shard context links to a context over the
-full prompt set (:data:`~circuitspec.engine.reference_sets.WHOLE_SET`), whose clean run this shard
+full prompt set (:func:`~circuitspec.engine.reference_sets.link_whole_set`), whose clean run this shard
 then computes. The merge is :mod:`circuitspec.distributed.shards` (torch-free, on the driver).
 """
 
@@ -24,11 +24,11 @@ from circuitspec.errors import CircuitSpecError
 from circuitspec.graph.circuit import CircuitGraph
 from circuitspec.measurement import Measurement
 
-from .context import PassCounter, RunContext, release_runs
+from .context import release_runs
 from .models import LoadedModel
 from .planner import _prompt_sets, extend_to_sources, measure_claim, prompt_key
 from .prompts import PromptSet
-from .reference_sets import WHOLE_SET
+from .reference_sets import link_whole_set, reference_links
 
 __all__ = ["check_shard", "run_claims_on_shard", "shard_plan", "shard_rows"]
 
@@ -65,10 +65,6 @@ def shard_plan(graph: CircuitGraph, shard: tuple[int, int]) -> dict[str, bool]:
             plan[claim.id] = False
         whole += 1
     return plan
-
-
-def _metric_unused(*args: Any, **kwargs: Any) -> Any:
-    raise RuntimeError("a shard's link to its whole prompt set gives activations only, never a metric")
 
 
 def _last_uses(
@@ -119,7 +115,8 @@ def run_claims_on_shard(
                 sliced[key] = (prompts.take(shard_rows(len(prompts), shard)), _slice_cache(cache))
             part, part_cache = sliced[key]
             if len(part):  # more shards than prompts: this one has none of them
-                _link_whole_set(claim, part_cache, loaded, prompts, counter, cache)
+                if reads_whole_set_mean(claim):
+                    link_whole_set(part_cache, claim.id, loaded.model, loaded.tokenizer, shared[key])
                 results[claim.id] = measure_claim(graph, claim, loaded, part, counter, part_cache, seed=seed)
         for done in [k for k, last in last_full.items() if last == index]:
             release_runs(shared[done][2])
@@ -131,19 +128,4 @@ def run_claims_on_shard(
 def _slice_cache(full_cache: dict[str, Any]) -> dict[str, Any]:
     """A sliced set's cache: the hooks its claims read, and the ``mean_from`` reference links."""
     cache: dict[str, Any] = {"_needed": set(full_cache["_needed"]), "_declared": True}
-    cache |= {key: link for key, link in full_cache.items() if key.startswith("_mean_from:")}
-    return cache
-
-
-def _link_whole_set(
-    claim: Any,
-    part_cache: dict[str, Any],
-    loaded: LoadedModel,
-    prompts: PromptSet,
-    counter: PassCounter,
-    cache: dict[str, Any],
-) -> None:
-    """A mean ablation on a shard takes its means over the whole prompt set, as an unsharded run does."""
-    if reads_whole_set_mean(claim):
-        whole = RunContext(loaded.model, prompts, _metric_unused, counter, cache, tokenizer=loaded.tokenizer)
-        part_cache[f"{WHOLE_SET}{claim.id}"] = whole
+    return cache | reference_links(full_cache)
