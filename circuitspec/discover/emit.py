@@ -22,7 +22,9 @@ import yaml
 
 from .prune import KeptEdge
 
-__all__ = ["MIN_RANDOM_CIRCUITS", "Discovery", "render"]
+__all__ = [
+    "MIN_RANDOM_CIRCUITS", "Discovery", "dump", "hypothesis_doc", "render", "source_line", "threshold_lines",
+]  # fmt: skip
 
 MIN_RANDOM_CIRCUITS = 200  # fewer distinct same-shape circuits than this: no random baseline
 _MEASURABLE = 0.02  # share of the total effect below which a measured effect is "none"
@@ -134,35 +136,52 @@ def _claims(d: Discovery, names: list[str]) -> list[dict[str, Any]]:
     return claims
 
 
-def render(d: Discovery, output: Path) -> str:
-    """The hypothesis YAML text for ``output`` (file references relative to its folder)."""
-    spec = d.spec
-    names = [f"e{i + 1:02d}" for i in range(len(d.edges))]
-    head = [
-        " ".join(f"# Discovered from {d.source} by `{d.command}`.".split()),  # one line, whatever the names
-        f"# {d.summary}",
+def source_line(d: Discovery) -> str:
+    """The header's first line: where the file came from, on one line whatever the names."""
+    return " ".join(f"# Discovered from {d.source} by `{d.command}`.".split())
+
+
+def threshold_lines(d: Discovery) -> list[str]:
+    """The header's closing lines: which rows set the thresholds, and the discovery's notes."""
+    return [
         f"# Thresholds were set on the {d.split} rows (engine measurements, not the gradient scores);",
         "# `circuitspec verify` checks them on the other split's rows."
         if d.split != "all"
         else "# every row was used: `circuitspec verify` has no held-out rows to check them on.",
         *(f"# {note}" for note in d.notes),
     ]
-    doc: dict[str, Any] = {"version": 1, "name": f"{spec.name}_discovered"}
-    doc["description"] = (
-        f"Circuit discovered in {spec.name} ({len(d.edges)} edges, {len(d.components)} components)."
-    )
+
+
+def hypothesis_doc(d: Discovery, description: str, output: Path) -> dict[str, Any]:
+    """The emitted hypothesis up to its paths: name, description, model, data, split, seed, nodes."""
+    doc: dict[str, Any] = {"version": 1, "name": f"{d.spec.name}_discovered", "description": description}
     doc.update(_model_and_data(d, output.parent.resolve()))
     if d.split != "all":
         doc["thresholds_set_on"] = d.split
-    if spec.seed:
-        doc["seed"] = spec.seed
+    if d.spec.seed:
+        doc["seed"] = d.spec.seed
     if d.components:
         doc["nodes"] = {"circuit": list(d.components)}
-    body = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+    return doc
+
+
+def dump(value: Any) -> str:
+    """YAML as the emitted files write it (keys in order, unicode kept, lines up to 100)."""
+    return yaml.safe_dump(value, sort_keys=False, allow_unicode=True, width=100)
+
+
+def render(d: Discovery, output: Path) -> str:
+    """The hypothesis YAML text for ``output`` (file references relative to its folder)."""
+    names = [f"e{i + 1:02d}" for i in range(len(d.edges))]
+    head = [source_line(d), f"# {d.summary}", *threshold_lines(d)]
+    description = (
+        f"Circuit discovered in {d.spec.name} ({len(d.edges)} edges, {len(d.components)} components)."
+    )
+    body = dump(hypothesis_doc(d, description, output))
     paths = ["paths:"] if d.edges else []
     for name, edge, effect in zip(names, d.edges, d.edge_effects, strict=True):
         paths.append(
             f'  {name}: "{edge.path}"  # score {edge.score:.4g}, path patching ({d.split}) {effect:.4g}'
         )
-    claims = yaml.safe_dump({"claims": _claims(d, names)}, sort_keys=False, allow_unicode=True, width=100)
+    claims = dump({"claims": _claims(d, names)})
     return "\n".join([*head, body.rstrip(), *paths, claims.rstrip()]) + "\n"

@@ -24,7 +24,17 @@ from typing import Any
 
 import yaml
 
-from .emit import _MEASURABLE, MIN_RANDOM_CIRCUITS, Discovery, _bound, _model_and_data, _random_circuits
+from .emit import (
+    _MEASURABLE,
+    MIN_RANDOM_CIRCUITS,
+    Discovery,
+    _bound,
+    _random_circuits,
+    dump,
+    hypothesis_doc,
+    source_line,
+    threshold_lines,
+)
 from .prune import KeptEdge
 
 __all__ = ["render_union"]
@@ -105,7 +115,7 @@ def _header(d: Discovery, runs: list[Any], edges: list[tuple[KeptEdge, Hits]], n
     """The comment lines above the YAML: the command, each corruption's summary and edges."""
     spec = d.spec
     head = [
-        " ".join(f"# Discovered from {d.source} by `{d.command}`.".split()),
+        source_line(d),
         f"# {len(runs)} corruptions, each scored on the same rows; each has its own copies of the templates",
         "# (<template>__<corruption>, tag corrupt_<corruption>) and each edge's path-patching claims run on",
         "# the copies of the corruption(s) that found it. Faithfulness and ablation (mean ablation reads",
@@ -121,35 +131,21 @@ def _header(d: Discovery, runs: list[Any], edges: list[tuple[KeptEdge, Hits]], n
             f"#   {run.scored.summary}",
             f"#   found: {', '.join(found) or 'nothing'}",
         ]
-    head += [
-        f"# Thresholds were set on the {d.split} rows (engine measurements, not the gradient scores);",
-        "# `circuitspec verify` checks them on the other split's rows."
-        if d.split != "all"
-        else "# every row was used: `circuitspec verify` has no held-out rows to check them on.",
-        *(f"# {note}" for note in d.notes),
-    ]
-    return head
+    return head + threshold_lines(d)
 
 
 def render_union(d: Discovery, runs: list[Any], edges: list[tuple[KeptEdge, Hits]], output: Path) -> str:
     """The hypothesis YAML text for ``output`` (file references relative to its folder)."""
     spec = d.spec
     names = [f"e{i + 1:02d}" for i in range(len(edges))]
-    doc: dict[str, Any] = {"version": 1, "name": f"{spec.name}_discovered"}
-    doc["description"] = (
+    description = (
         f"Circuit discovered in {spec.name} under {len(runs)} corruptions "
         f"({len(edges)} edges, {len(d.components)} components)."
     )
-    doc.update(_model_and_data(d, output.parent.resolve()))
-    doc["data"].pop("corrupt", None)
+    doc = hypothesis_doc(d, description, output)
+    doc["data"].pop("corrupt", None)  # each template copy carries its own
     doc["data"]["templates"] = _templates(spec, runs)
-    if d.split != "all":
-        doc["thresholds_set_on"] = d.split
-    if spec.seed:
-        doc["seed"] = spec.seed
-    if d.components:
-        doc["nodes"] = {"circuit": list(d.components)}
-    body = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+    body = dump(doc)
     paths = ["paths:"] if edges else []
     for name, (edge, hits) in zip(names, edges, strict=True):
         found = "; ".join(
@@ -157,7 +153,5 @@ def render_union(d: Discovery, runs: list[Any], edges: list[tuple[KeptEdge, Hits
             for i, hit, effect in hits
         )
         paths.append(f'  {name}: "{edge.path}"  # {found}')
-    claims = yaml.safe_dump(
-        {"claims": _claims(d, runs, edges, names)}, sort_keys=False, allow_unicode=True, width=100
-    )
+    claims = dump({"claims": _claims(d, runs, edges, names)})
     return "\n".join([*_header(d, runs, edges, names), body.rstrip(), *paths, claims.rstrip()]) + "\n"
