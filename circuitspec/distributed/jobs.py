@@ -159,12 +159,7 @@ def render_reports(result: Any) -> dict[str, str]:
 
     report_input = reports.build_report_input(result)
     report_input.packages = package_versions()
-    texts = {
-        "json": reports.render_json(report_input),
-        "md": reports.render_markdown(report_input),
-        "html": reports.render_html(report_input),
-    }
-    return {reports.REPORT_FILES[key]: text for key, text in texts.items()}
+    return reports.render_reports(report_input)
 
 
 def run_group(jobs: Sequence[Job], run: Callable[..., Any] | None = None) -> list[JobResult]:

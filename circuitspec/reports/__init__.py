@@ -38,6 +38,7 @@ __all__ = [
     "render_html",
     "render_json",
     "render_markdown",
+    "render_reports",
     "report_set",
     "verdict_table",
     "write_junit",
@@ -67,6 +68,19 @@ def write_reports(
     Returns ``{"json": ..., "md": ..., "html": ...}`` (stable paths ``<out_dir>/report.*``).
     ``progress(done, total)``: called after each plot of the HTML page (``html_report.plot_progress``).
     """
+    files = render_reports(report_input, progress=progress)
+    if prepared is not None:
+        written = prepared.publish(files)
+    else:
+        with report_set(out_dir) as reports:
+            written = reports.publish(files)
+    return {key: written[name] for key, name in REPORT_FILES.items()}
+
+
+def render_reports(
+    report_input: ReportInput, progress: Callable[[int, int], None] | None = None
+) -> dict[str, str]:
+    """The three report texts by file name (``report.json`` / ``.md`` / ``.html``), nothing written."""
     this = sys.modules[__name__]  # the renderers through __getattr__: imported on first use, patchable
     html = this.render_html(report_input, progress=progress) if progress else this.render_html(report_input)
     texts = {
@@ -74,13 +88,7 @@ def write_reports(
         "md": this.render_markdown(report_input),
         "html": html,
     }
-    files = {REPORT_FILES[key]: text for key, text in texts.items()}
-    if prepared is not None:
-        written = prepared.publish(files)
-    else:
-        with report_set(out_dir) as reports:
-            written = reports.publish(files)
-    return {key: written[REPORT_FILES[key]] for key in texts}
+    return {REPORT_FILES[key]: text for key, text in texts.items()}
 
 
 _EXPORTS = {
