@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +10,8 @@ from circuitspec.errors import CircuitSpecError
 from .emit import Discovery, render
 from .methods import DEFAULT_METHOD
 from .methods import method as scoring_method
-from .prune import check_selection, components
-from .scoring import DiscoveryResult, Scored, score_session
+from .prune import check_selection
+from .scoring import DiscoveryResult, Scored, header_notes, measure_circuit, score_session
 from .session import DEFAULT_SPLIT, open_session
 
 __all__ = [
@@ -70,27 +69,19 @@ def _finish(
     path: str | Path, scored: Scored, output: Path, command: str, text: str | None, method: str
 ) -> DiscoveryResult:
     """Ablate the kept components, draw the faithfulness curve and render the YAML (one corruption)."""
-    from circuitspec.engine.progress import phase
-
-    from .curve import faithfulness_curve
-    from .measure import ablation_effects
-
     session, attribution, kept = scored.session, scored.attribution, scored.kept
     ctx, n_edges = session.ctx, int(attribution.graph.valid.sum())
-    with phase(f"ablating {len(kept)} kept edges' components and the faithfulness curve", "measured"):
-        started = time.perf_counter()
-        parts = components(kept)
-        ablations = ablation_effects(ctx, parts)
-        curve = faithfulness_curve(ctx, scored.ranked, n_edges, extra=[len(kept)])
-    timings = {"scoring": scored.seconds, "measuring": scored.measuring + time.perf_counter() - started}
+    circuit = measure_circuit(ctx, kept, scored.ranked, n_edges)
+    curve = circuit.curve
+    timings = {"scoring": scored.seconds, "measuring": scored.measuring + circuit.seconds}
     arch, added = ctx.adapter.arch, session.split_added
     found = Discovery(
         source=Path(path), spec=session.spec, base_dir=Path(session.hypothesis.base_dir),
         split_added=added, command=command, summary=scored.summary,
-        edges=kept, edge_effects=scored.effects, components=parts, ablation_effects=ablations,
-        faithfulness=next((p["faithfulness"] for p in curve["points"] if p["edges"] == len(kept)), 0.0),
+        edges=kept, edge_effects=scored.effects, components=circuit.components,
+        ablation_effects=circuit.ablations, faithfulness=circuit.faithfulness,
         clean=attribution.clean, corrupt=attribution.corrupt, shape=(arch.n_layers, arch.n_heads),
-        notes=_notes(added, text),
+        notes=header_notes(added, text),
         split=session.split,
     )  # fmt: skip
     curve.update(
@@ -126,14 +117,6 @@ def parse_corruption(text: str | None) -> Any:
             f"--corrupt {text!r}: not a corruption like '{{shuffle: [w_ori]}}' or "
             f"'{{set: {{s_con: \"{{s_ori}}\"}}}}', or {FILE_CORRUPTION} ({why})"
         ) from None
-
-
-def _notes(added: dict[str, float] | None, corrupt: str | None) -> list[str]:
-    """The emitted file's header notes: a split discovery added, a corruption it replaced."""
-    notes = [f"The source has no data.split: discovery added {added}."] if added else []
-    if corrupt is not None:
-        notes.append(f"Corruption from --corrupt {' '.join(corrupt.split())}, not the source's.")
-    return notes
 
 
 def _check_options(

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .emit import Discovery
-from .prune import DEFAULT_THRESHOLD, KeptEdge, select_edges
+from .prune import DEFAULT_THRESHOLD, KeptEdge, components, select_edges
 
-__all__ = ["DiscoveryResult", "Scored", "score_session"]
+__all__ = ["Circuit", "DiscoveryResult", "Scored", "header_notes", "measure_circuit", "score_session"]
 
 
 @dataclass
@@ -39,6 +39,42 @@ class DiscoveryResult:
     discovery: Discovery
     seconds: dict[str, float]
     runs: list[Any] = field(default_factory=list)  # union.CorruptionRun, several corruptions only
+
+
+@dataclass
+class Circuit:
+    """The kept edges' components, their mean ablations, the faithfulness curve and its value at the
+    kept size (what the emitted circuit-level claims are set from)."""
+
+    components: list[str]
+    ablations: Any  # measure.ablation_effects
+    curve: dict[str, Any]
+    faithfulness: float
+    seconds: float
+
+
+def measure_circuit(ctx: Any, kept: list[KeptEdge], ranking: list[KeptEdge], n_edges: int) -> Circuit:
+    """Mean-ablate the kept edges' components and draw the faithfulness curve over ``ranking``."""
+    from circuitspec.engine.progress import phase
+
+    from .curve import faithfulness_curve
+    from .measure import ablation_effects
+
+    parts = components(kept)
+    with phase(f"ablating {len(parts)} components and the faithfulness curve", "measured"):
+        started = time.perf_counter()
+        ablations = ablation_effects(ctx, parts)  # clean prompts only: the same under every corruption
+        curve = faithfulness_curve(ctx, ranking, n_edges, extra=[len(kept)])
+    at_kept = next((p["faithfulness"] for p in curve["points"] if p["edges"] == len(kept)), 0.0)
+    return Circuit(parts, ablations, curve, at_kept, time.perf_counter() - started)
+
+
+def header_notes(added: dict[str, float] | None, corrupt: str | None = None) -> list[str]:
+    """The emitted file's header notes: a split discovery added, a corruption it replaced."""
+    notes = [f"The source has no data.split: discovery added {added}."] if added else []
+    if corrupt is not None:
+        notes.append(f"Corruption from --corrupt {' '.join(corrupt.split())}, not the source's.")
+    return notes
 
 
 def _steps_callback() -> Any:

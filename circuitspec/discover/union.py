@@ -14,7 +14,6 @@ corruption's copies (:mod:`.emit_union`).
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,8 @@ from typing import Any
 from circuitspec.errors import CircuitSpecError
 
 from .emit import Discovery
-from .prune import KeptEdge, components
-from .scoring import DiscoveryResult, Scored, score_session
+from .prune import KeptEdge
+from .scoring import DiscoveryResult, Scored, header_notes, measure_circuit, score_session
 
 __all__ = ["CorruptionRun", "corruption_names", "discover_union", "union_edges"]
 
@@ -130,37 +129,28 @@ def discover_union(
     path: str | Path, texts: list[str], corruptions: list[Any], **options: Any
 ) -> DiscoveryResult:
     """:func:`.run.discover` with several corruptions: one hypothesis holding every corruption's edges."""
-    from circuitspec.engine.progress import phase
-
-    from .curve import faithfulness_curve
     from .emit_union import render_union
-    from .measure import ablation_effects
 
     runs = _score_each(path, texts, corruptions, options)
     first = runs[0].scored
     edges = union_edges(runs)
     kept = [edge for edge, _ in edges]
     ctx, n_edges = first.session.ctx, int(first.attribution.graph.valid.sum())
-    parts = components(kept)
-    with phase(f"ablating the union's {len(parts)} components and the faithfulness curve", "measured"):
-        started = time.perf_counter()
-        ablations = ablation_effects(ctx, parts)  # clean prompts only: the same under every corruption
-        curve = faithfulness_curve(ctx, _merged_ranking(runs, kept), n_edges, extra=[len(kept)])
+    circuit = measure_circuit(ctx, kept, _merged_ranking(runs, kept), n_edges)
+    curve = circuit.curve
     timings = {
         "scoring": sum(run.scored.seconds for run in runs),
-        "measuring": sum(run.scored.measuring for run in runs) + time.perf_counter() - started,
+        "measuring": sum(run.scored.measuring for run in runs) + circuit.seconds,
     }
     session, arch = first.session, ctx.adapter.arch
     found = Discovery(
         source=Path(path), spec=session.hypothesis.spec, base_dir=Path(session.hypothesis.base_dir),
         split_added=session.split_added, command=options["command"],
         summary=f"{len(kept)} edges kept under {len(runs)} corruptions ({', '.join(r.name for r in runs)}).",
-        edges=kept, edge_effects=[hits[0][2] for _, hits in edges], components=parts,
-        ablation_effects=ablations,
-        faithfulness=next((p["faithfulness"] for p in curve["points"] if p["edges"] == len(kept)), 0.0),
+        edges=kept, edge_effects=[hits[0][2] for _, hits in edges], components=circuit.components,
+        ablation_effects=circuit.ablations, faithfulness=circuit.faithfulness,
         clean=first.attribution.clean, corrupt=first.attribution.corrupt, shape=(arch.n_layers, arch.n_heads),
-        notes=[f"The source has no data.split: discovery added {session.split_added}."]
-        if session.split_added else [],
+        notes=header_notes(session.split_added),
         split=session.split,
     )  # fmt: skip
     curve.update({
